@@ -1,0 +1,1 @@
+"""Sinfonia's test suite."""
