@@ -13,6 +13,8 @@ from common.cloudlet import (
     TrustLevel,
 )
 from common.deployment import (
+    BackendService,
+    CloudletDeployRequest,
     Deployment,
     DeploymentName,
     DeploymentStatus,
@@ -43,6 +45,17 @@ from common.errors import (
 from common.geo import GeoLocation, haversine_km
 from common.keys import parse_wireguard_key, urlsafe_key
 from common.problem import PROBLEM_MEDIA_TYPE, FieldError, Problem
+from common.recipe import (
+    HelmSpec,
+    KubernetesSpec,
+    LocalSpec,
+    PluginSetting,
+    QoEClass,
+    Recipe,
+    Requirements,
+    SelectionPreferences,
+    unknown_fields,
+)
 from common.tunnel import TunnelConfig
 from common.types import (
     AppId,
@@ -62,6 +75,8 @@ __version__ = "0.1.0"
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "AppId",
+    "BackendService",
+    "CloudletDeployRequest",
     "CloudletDeploymentV1",
     "CloudletId",
     "CloudletInfoV1",
@@ -84,24 +99,32 @@ __all__ = [
     "GeoLocation",
     "Gpu",
     "Hardware",
+    "HelmSpec",
     "IPAddr",
     "IPIface",
     "IPNet",
     "InvalidRequestError",
     "Keepalive",
     "KeepaliveResponse",
+    "KubernetesSpec",
     "Latitude",
+    "LocalSpec",
     "Longitude",
     "NetworkType",
     "NoEligibleCloudletError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PluginSetting",
     "Problem",
+    "QoEClass",
+    "Recipe",
     "RecipeNotFoundError",
     "RegistrationRequest",
     "RegistrationResponse",
     "RequestValidationFailedError",
+    "Requirements",
     "Results",
+    "SelectionPreferences",
     "SinfoniaError",
     "TrustLevel",
     "TunnelConfig",
@@ -116,5 +139,6 @@ __all__ = [
     "error_from_problem",
     "haversine_km",
     "parse_wireguard_key",
+    "unknown_fields",
     "urlsafe_key",
 ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, Field
 
 from common.device import DeviceContext
+from common.recipe import Recipe
 from common.tunnel import TunnelConfig
 from common.types import AppId, CloudletId, Name, WireGuardKey
 from common.wire import WireModel
 
 MAX_RESULTS = 3
+
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -49,11 +52,34 @@ class DeployRequest(WireModel):
     results: Results = 1
 
 
+class CloudletDeployRequest(WireModel):
+    """ST-1 (or, for a just-in-time cloudlet, ST-3) asks one ST-2 to deploy a backend."""
+
+    app: AppId
+    client_public_key: WireGuardKey
+    device: DeviceContext = DeviceContext()
+    recipe: Recipe | None = Field(
+        default=None, description="Absent when a device asks a JIT cloudlet that has its own."
+    )
+
+
+class BackendService(WireModel):
+    """Where the app reaches its backend once the tunnel is up."""
+
+    name: Name
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Port
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
 class Deployment(WireModel):
     """A backend running on one cloudlet for one device key."""
 
     cloudlet: CloudletId
     cloudlet_name: Name | None = None
+    cloudlet_endpoint: AnyHttpUrl | None = Field(
+        default=None, description="The ST-2 API holding this deployment, for renewal and release."
+    )
     app: AppId
     client_public_key: WireGuardKey
     name: DeploymentName
@@ -61,6 +87,7 @@ class Deployment(WireModel):
     created: AwareDatetime
     expires: AwareDatetime | None = None
     tunnel: TunnelConfig
+    services: Annotated[list[BackendService], Field(max_length=64)] = Field(default_factory=list)
 
 
 class DeployResponse(WireModel):
