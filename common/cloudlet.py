@@ -126,6 +126,10 @@ class RegistrationRequest(WireModel):
     registration_token: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="A shared token, when ST-1's admission policy asks for one."
     )
+    deploy_credential: Annotated[str, Field(min_length=16, max_length=1024)] | None = Field(
+        default=None,
+        description="Bearer token ST-1 must present when it asks this cloudlet to deploy.",
+    )
     metrics: CloudletMetrics = CloudletMetrics()
 
 
