@@ -1,0 +1,3 @@
+"""Shared pytest configuration: registers the real-program harness fixtures."""
+
+pytest_plugins = ["tests.harness.plugin"]

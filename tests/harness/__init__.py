@@ -1,0 +1,1 @@
+"""Pytest harness that starts real programs (Kubernetes, Prometheus, Redis, netns) for tests."""
