@@ -15,7 +15,7 @@ from tier1.settings import Tier1Settings
 
 APP = "00000000-0000-0000-0000-0000000000a1"
 GPU_APP = "00000000-0000-0000-0000-0000000000a2"
-SECRET_APP = "00000000-0000-0000-0000-0000000000a3"
+RESTRICTED_APP = "00000000-0000-0000-0000-0000000000a3"
 KEY = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
 OTHER_KEY = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
 
@@ -32,8 +32,8 @@ def write_recipes(directory: Path) -> Path:
             "requirements": {"gpu": True},
             "local": {"command": ["true"]},
         },
-        SECRET_APP: {
-            "uuid": SECRET_APP,
+        RESTRICTED_APP: {
+            "uuid": RESTRICTED_APP,
             "name": "secret",
             "restricted": True,
             "local": {"command": ["true"]},
