@@ -242,3 +242,16 @@ def test_recipes_honour_restricted(make_client: Callable[..., TestClient]) -> No
     assert missing.status_code == 404
     assert missing.json()["type"] == "urn:sinfonia:problem:recipe-not-found"
     assert client.get("/api/v1/recipe/..%2f..%2fetc%2fpasswd/").status_code in (404, 422)
+
+
+@pytest.mark.parametrize(("trusted", "status"), [(False, 503), (True, 200)])
+def test_x_clientip_is_believed_only_from_a_trusted_proxy(
+    fleet_factory: Callable[..., Fleet], trusted: bool, status: int
+) -> None:
+    proxies = ["192.0.2.0/24"] if trusted else []
+    fleet = fleet_factory(clients={"trusted_proxies": proxies})
+    fleet.add(1, accepted_clients=["198.51.100.0/24"])
+    response = fleet.client.post(
+        f"/api/v1/deploy/{APP}/{urlsafe_key(KEY)}", headers={"X-ClientIP": "198.51.100.1"}
+    )
+    assert response.status_code == status, response.text

@@ -62,7 +62,7 @@ def run(
     result = framework.run(req, sites)
     return (
         [scored.site.name for scored in result.ranked],
-        {name: status for name, status in result.rejected.values()},
+        dict(result.rejected.values()),
     )
 
 
