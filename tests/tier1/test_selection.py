@@ -224,6 +224,7 @@ def test_a_failing_plugin_drops_sites_with_a_reason_and_bad_scores_are_ignored()
     crashed = Framework([EnabledPlugin(Exploding(), 1)], rng=random.Random(0)).run(request(), sites)
     assert crashed.ranked == []
     ((name, status),) = crashed.rejected.values()
+    assert name == "cloudlet-1"
     assert status.code is Code.ERROR
     assert status.plugin == "exploding"
     assert crashed.reasons() == {"exploding: the plugin failed": ["cloudlet-1"]}
