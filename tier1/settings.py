@@ -28,7 +28,9 @@ class TableSettings(Section):
     prefix: str = Field(default="sinfonia:tier1:", description="Key prefix in Redis.")
     socket_timeout: Seconds = Field(default=2.0, description="Per Redis call, in seconds.")
     nearest: Annotated[int, Field(ge=1, le=512)] = Field(
-        default=64, description="Rows a selection cycle takes from the geo index."
+        default=16,
+        description="Rows a selection cycle first takes from the geo index; it widens (up to"
+        " 512) when filters leave fewer than 6.",
     )
 
     @field_validator("url")

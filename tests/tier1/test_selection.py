@@ -11,6 +11,7 @@ import pytest
 
 from common.recipe import PluginSetting, Recipe
 from tests.tier1.records import make_record
+from tier1.metrics import Tier1Metrics
 from tier1.records import CloudletRecord
 from tier1.selection.config import default_pipeline
 from tier1.selection.framework import EnabledPlugin, Framework
@@ -22,6 +23,8 @@ from tier1.selection.interface import (
     Status,
 )
 from tier1.selection.registry import IN_TREE, PipelineError, Registry
+from tier1.selection.selector import Selector
+from tier1.table.memory import MemoryTable
 
 NOW = 1_800_000_000.0
 PITTSBURGH = (40.44, -79.94)
@@ -262,3 +265,23 @@ def test_every_in_tree_plugin_is_registered_under_its_name() -> None:
     assert {name: plugin.NAME for name, plugin in IN_TREE.items()} == {n: n for n in IN_TREE}
     settings = default_pipeline(recipe().selection.qoe_class)
     assert {setting.name for setting in settings} <= set(IN_TREE)
+
+
+async def test_the_search_widens_when_filters_leave_too_few() -> None:
+    table = MemoryTable()
+    # The 20 nearest refuse this client; one farther away accepts it.
+    for number in range(1, 21):
+        location = [[40.44, -79.94 + number / 1000]]
+        refusing = make_record(number, locations=location, accepted_clients=["10.0.0.0/8"], now=NOW)
+        await table.put(refusing)
+    await table.put(make_record(99, locations=[[41.5, -81.7]], now=NOW))  # Cleveland
+    selector = Selector(
+        table=table,
+        registry=Registry(IN_TREE),
+        configured_pipeline=None,
+        nearest=4,
+        metrics=Tier1Metrics.create(),
+        rng=random.Random(0),
+    )
+    result = await selector.select(request())
+    assert [scored.site.name for scored in result.ranked] == ["cloudlet-99"]

@@ -14,6 +14,7 @@ from tier1.records import CloudletRecord
 from tier1.selection.interface import (
     MAX_SCORE,
     MIN_SCORE,
+    SUCCESS,
     Code,
     CycleState,
     FilterPlugin,
@@ -76,6 +77,7 @@ class Framework:
         self._filters: list[FilterPlugin] = []
         self._pre_scorers: list[PreScorePlugin] = []
         self._scorers: list[tuple[ScorePlugin, int]] = []
+        self._normalizers: set[str] = set()
         for enabled in plugins:
             plugin: object = enabled.plugin
             if isinstance(plugin, PreFilterPlugin):
@@ -86,6 +88,8 @@ class Framework:
                 self._pre_scorers.append(plugin)
             if isinstance(plugin, ScorePlugin):
                 self._scorers.append((plugin, enabled.weight))
+            if isinstance(plugin, NormalizeScorePlugin):
+                self._normalizers.add(enabled.plugin.NAME)
         self._rng = rng
         self._metrics = metrics
         self.plugin_names = [p.plugin.NAME for p in plugins]
@@ -108,7 +112,7 @@ class Framework:
         started = time.perf_counter()
         for site in sites:
             status = self._filter_one(state, request, site)
-            if status.ok:
+            if status is SUCCESS:
                 feasible.append(site)
             else:
                 rejected[site.uuid] = (site.name, status)
@@ -117,19 +121,21 @@ class Framework:
         for pre_scorer in self._pre_scorers:
             self._pre_score_one(state, request, pre_scorer, feasible)
 
-        totals: dict[CloudletId, float] = {site.uuid: 0.0 for site in feasible}
-        per_plugin: dict[CloudletId, dict[str, float]] = {site.uuid: {} for site in feasible}
+        # Positions, not UUIDs, key the arithmetic: hashing a UUID is slow in CPython.
+        totals = [0.0] * len(feasible)
+        per_plugin: list[dict[str, float]] = [{} for _ in feasible]
         for scorer, weight in self._scorers:
             scores = self._score_all(state, request, scorer, feasible)
             if scores is None:
                 continue
-            for uuid, value in scores.items():
-                per_plugin[uuid][scorer.NAME] = value
-                totals[uuid] += weight * value
+            for position, value in enumerate(scores):
+                per_plugin[position][scorer.NAME] = value
+                totals[position] += weight * value
 
-        tie_breakers = {site.uuid: self._rng.random() for site in feasible}
-        feasible.sort(key=lambda site: (-totals[site.uuid], tie_breakers[site.uuid]))
-        ranked = [ScoredSite(site, totals[site.uuid], per_plugin[site.uuid]) for site in feasible]
+        order = sorted(
+            range(len(feasible)), key=lambda position: (-totals[position], self._rng.random())
+        )
+        ranked = [ScoredSite(feasible[p], totals[p], per_plugin[p]) for p in order]
         return SelectionResult(ranked=ranked, rejected=rejected)
 
     def _filter_one(
@@ -141,9 +147,9 @@ class Framework:
             except Exception:
                 logger.exception("selection plugin %s failed in filter", plugin.NAME)
                 return Status(Code.ERROR, ("the plugin failed",), plugin.NAME)
-            if not status.ok:
+            if status is not SUCCESS and not status.ok:
                 return status if status.plugin else Status(status.code, status.reasons, plugin.NAME)
-        return Status(Code.SUCCESS)
+        return SUCCESS
 
     def _score_all(
         self,
@@ -151,18 +157,21 @@ class Framework:
         request: SelectionRequest,
         plugin: ScorePlugin,
         sites: list[CloudletRecord],
-    ) -> dict[CloudletId, float] | None:
+    ) -> list[float] | None:
+        """Each site's score from one plugin, in site order; None if the plugin misbehaved."""
         started = time.perf_counter()
         try:
-            scores = {site.uuid: float(plugin.score(state, request, site)) for site in sites}
-            if isinstance(plugin, NormalizeScorePlugin):
-                plugin.normalize(state, request, scores)
+            scores = [float(plugin.score(state, request, site)) for site in sites]
+            if plugin.NAME in self._normalizers and isinstance(plugin, NormalizeScorePlugin):
+                by_uuid = {site.uuid: score for site, score in zip(sites, scores, strict=True)}
+                plugin.normalize(state, request, by_uuid)
+                scores = [by_uuid[site.uuid] for site in sites]
         except Exception:
             logger.exception("selection plugin %s failed in score", plugin.NAME)
             return None
         finally:
             self._observe("score", plugin.NAME, time.perf_counter() - started)
-        out_of_range = [value for value in scores.values() if not MIN_SCORE <= value <= MAX_SCORE]
+        out_of_range = [value for value in scores if not MIN_SCORE <= value <= MAX_SCORE]
         if out_of_range:
             logger.error(
                 "selection plugin %s gave scores outside [0, 100] (e.g. %r); ignoring it",

@@ -53,10 +53,12 @@ class ClientContext:
     address: IPAddress | None
     location: Location | None
     network: NetworkType = NetworkType.UNKNOWN
+    address_key: AddrKey | None = field(init=False, repr=False, compare=False)
+    """The address in the table's compact form, computed once."""
 
-    @property
-    def address_key(self) -> AddrKey | None:
-        return None if self.address is None else (self.address.version, int(self.address))
+    def __post_init__(self) -> None:
+        key = None if self.address is None else (self.address.version, int(self.address))
+        object.__setattr__(self, "address_key", key)
 
 
 @dataclass(frozen=True, slots=True)

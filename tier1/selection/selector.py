@@ -16,6 +16,13 @@ from tier1.selection.interface import SelectionRequest
 from tier1.selection.registry import Registry
 from tier1.table.interface import CandidateQuery, CloudletTable
 
+MIN_FEASIBLE = 6
+"""Fewer feasible sites than this after filtering, and the search widens."""
+
+WIDEN_FACTOR = 4
+MAX_NEAREST = 512
+"""The widest search: a request touches at most a few hundred rows."""
+
 
 class Selector:
     """Builds each distinct pipeline once, runs a cycle per request, explains empty results."""
@@ -55,15 +62,26 @@ class Selector:
         """Ranked sites, best first; raises `NoEligibleCloudletError` saying why when none fit."""
         started = time.perf_counter()
         framework = self._framework(pipeline_for(request.recipe, self._configured))
-        query = CandidateQuery(
-            client_address=request.client.address_key,
-            client_location=request.client.location,
-            nearest=self._nearest,
-            gpu_only=request.recipe.requirements.gpu,
-            sample_without_location=self._nearest,
-        )
-        candidates = await self._table.candidates(query)
-        result = framework.run(request, candidates)
+        nearest = self._nearest
+        while True:
+            query = CandidateQuery(
+                client_address=request.client.address_key,
+                client_location=request.client.location,
+                nearest=nearest,
+                gpu_only=request.recipe.requirements.gpu,
+                sample_without_location=nearest,
+            )
+            candidates = await self._table.candidates(query)
+            result = framework.run(request, candidates)
+            # Like kube-scheduler's "enough feasible nodes": widen only when filters
+            # left too few and the table may hold more.
+            if (
+                len(result.ranked) >= MIN_FEASIBLE
+                or len(candidates) < nearest
+                or nearest * WIDEN_FACTOR > MAX_NEAREST
+            ):
+                break
+            nearest *= WIDEN_FACTOR
         self._metrics.selection_duration.observe(time.perf_counter() - started)
         if self._external is not None:
             result = await self._external.reorder(request, result)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar
 
-from common.geo import EARTH_RADIUS_KM, haversine_km
+from common.geo import EARTH_RADIUS_KM
 from tier1.records import Location
 
 K = TypeVar("K", bound=Hashable)
@@ -24,17 +24,23 @@ def _cell(location: Location) -> tuple[int, int]:
     return lat_cell, lon_cell
 
 
+EARTH_AREA_KM2 = 4 * math.pi * EARTH_RADIUS_KM**2
+MIN_RADIUS_KM = 10.0
+
+
 class GeoIndex(Generic[K]):
     """Points keyed by `K` (a cloudlet may have several), answering "the k nearest keys".
 
-    A query looks only at the cells inside a bounding box around a circle
-    that doubles until it holds k keys, so it touches about as many points
-    as it returns, however large the table.
+    A query looks only at the cells inside a bounding box around a circle that
+    grows until it holds k keys. The first circle is sized from the average
+    density, so on most queries one or two rounds suffice and a query touches
+    about as many points as it returns, however large the table.
     """
 
-    def __init__(self, *, initial_radius_km: float = 100.0) -> None:
+    def __init__(self) -> None:
+        # The caller's own location tuples are stored, not copies: at a million
+        # cloudlets, radians kept per point would cost about 180 MB more.
         self._cells: dict[tuple[int, int], dict[K, tuple[Location, ...]]] = {}
-        self._initial_radius_km = initial_radius_km
         self._points = 0
 
     def __len__(self) -> int:
@@ -59,13 +65,27 @@ class GeoIndex(Generic[K]):
         """Up to `k` distinct keys nearest to `origin`, as (distance in km, key), nearest first."""
         if k <= 0 or not self._cells:
             return []
-        radius = self._initial_radius_km
+        lat1, lon1 = math.radians(origin[0]), math.radians(origin[1])
+        cos1 = math.cos(lat1)
+        # The radius that holds k points if they were spread evenly, with some margin.
+        radius = max(MIN_RADIUS_KM, 1.5 * math.sqrt(k * EARTH_AREA_KM2 / (math.pi * self._points)))
         while True:
             best: dict[K, float] = {}
+            # A point farther in latitude alone than the radius cannot be inside: skip its trig.
+            lat_reach = math.degrees(radius / EARTH_RADIUS_KM)
             for bucket in self._cells_within(origin, radius):
                 for key, points in bucket.items():
-                    for lat, lon in points:
-                        distance = haversine_km(origin[0], origin[1], lat, lon)
+                    for lat_degrees, lon_degrees in points:
+                        if abs(lat_degrees - origin[0]) > lat_reach:
+                            continue
+                        lat2 = math.radians(lat_degrees)
+                        a = (
+                            math.sin((lat2 - lat1) / 2) ** 2
+                            + cos1
+                            * math.cos(lat2)
+                            * math.sin((math.radians(lon_degrees) - lon1) / 2) ** 2
+                        )
+                        distance = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
                         if distance <= radius and distance < best.get(key, math.inf):
                             best[key] = distance
             if len(best) >= k or radius >= HALF_CIRCUMFERENCE_KM:
@@ -90,6 +110,8 @@ def _first(item: tuple[float, object]) -> float:
 def _group_by_cell(
     locations: tuple[Location, ...],
 ) -> list[tuple[tuple[int, int], tuple[Location, ...]]]:
+    if len(locations) == 1:
+        return [(_cell(locations[0]), locations)]
     cells: dict[tuple[int, int], list[Location]] = {}
     for location in locations:
         cells.setdefault(_cell(location), []).append(location)

@@ -35,32 +35,34 @@ class MemoryTable:
         self._slot_of: dict[CloudletId, int] = {}
         self._rows: list[CloudletRecord | None] = []
         self._free: list[int] = []
-        self._geo: GeoIndex[CloudletId] = GeoIndex()
-        self._gpu_geo: GeoIndex[CloudletId] = GeoIndex()
-        self._prefixes: PrefixIndex[CloudletId] = PrefixIndex()
+        # The indexes hold slot numbers: ints hash far faster than UUIDs.
+        self._geo: GeoIndex[int] = GeoIndex()
+        self._gpu_geo: GeoIndex[int] = GeoIndex()
+        self._prefixes: PrefixIndex[int] = PrefixIndex()
         self._deadline: dict[CloudletId, float] = {}
         self._due: dict[int, set[CloudletId]] = {}
 
     # -- writes ---------------------------------------------------------------
 
     async def put(self, record: CloudletRecord) -> None:
-        old = self._get(record.uuid)
-        if old is not None:
-            self._unindex(old)
-            self._rows[self._slot_of[record.uuid]] = record
+        slot = self._slot_of.get(record.uuid)
+        if slot is not None:
+            self._unindex(slot, self._rows[slot])
+            self._rows[slot] = record
         else:
-            self._store(record)
-        self._index(record)
+            slot = self._store(record)
+        self._index(slot, record)
         self._schedule(record)
 
     async def refresh(self, record: CloudletRecord) -> bool:
-        old = self._get(record.uuid)
-        if old is None:
+        slot = self._slot_of.get(record.uuid)
+        if slot is None:
             return False
-        if _static_part(old) != _static_part(record):
-            self._unindex(old)
-            self._index(record)
-        self._rows[self._slot_of[record.uuid]] = record
+        old = self._rows[slot]
+        if old is None or _static_part(old) != _static_part(record):
+            self._unindex(slot, old)
+            self._index(slot, record)
+        self._rows[slot] = record
         self._schedule(record)
         return True
 
@@ -89,18 +91,18 @@ class MemoryTable:
         return self._get(uuid)
 
     async def candidates(self, query: CandidateQuery) -> list[CloudletRecord]:
-        chosen: dict[CloudletId, None] = {}
+        chosen: dict[int, None] = {}
         if query.client_address is not None:
-            for uuid in self._prefixes.match(query.client_address, MAX_LOCAL_MATCHES):
-                chosen[uuid] = None
+            for slot in self._prefixes.match(query.client_address, MAX_LOCAL_MATCHES):
+                chosen[slot] = None
         if query.client_location is not None:
             index = self._gpu_geo if query.gpu_only else self._geo
-            for _, uuid in index.nearest(query.client_location, query.nearest):
-                chosen[uuid] = None
+            for _, slot in index.nearest(query.client_location, query.nearest):
+                chosen[slot] = None
         else:
-            for record in self._sample(query.sample_without_location, query.gpu_only):
-                chosen[record.uuid] = None
-        rows = (self._get(uuid) for uuid in chosen)
+            for slot in self._sample(query.sample_without_location, query.gpu_only):
+                chosen[slot] = None
+        rows = (self._rows[slot] for slot in chosen)
         return [row for row in rows if row is not None]
 
     async def page(self, *, cursor: str | None, limit: int) -> Page:
@@ -130,7 +132,7 @@ class MemoryTable:
         slot = self._slot_of.get(uuid)
         return None if slot is None else self._rows[slot]
 
-    def _store(self, record: CloudletRecord) -> None:
+    def _store(self, record: CloudletRecord) -> int:
         if self._free:
             slot = self._free.pop()
             self._rows[slot] = record
@@ -138,25 +140,28 @@ class MemoryTable:
             slot = len(self._rows)
             self._rows.append(record)
         self._slot_of[record.uuid] = slot
+        return slot
 
     def _delete(self, record: CloudletRecord) -> None:
-        self._unindex(record)
         slot = self._slot_of.pop(record.uuid)
+        self._unindex(slot, record)
         self._rows[slot] = None
         self._free.append(slot)
         self._deadline.pop(record.uuid, None)
 
-    def _index(self, record: CloudletRecord) -> None:
-        self._geo.add(record.uuid, record.locations)
+    def _index(self, slot: int, record: CloudletRecord) -> None:
+        self._geo.add(slot, record.locations)
         if record.gpus:
-            self._gpu_geo.add(record.uuid, record.locations)
-        self._prefixes.add(record.uuid, record.local_networks)
+            self._gpu_geo.add(slot, record.locations)
+        self._prefixes.add(slot, record.local_networks)
 
-    def _unindex(self, record: CloudletRecord) -> None:
-        self._geo.remove(record.uuid, record.locations)
+    def _unindex(self, slot: int, record: CloudletRecord | None) -> None:
+        if record is None:
+            return
+        self._geo.remove(slot, record.locations)
         if record.gpus:
-            self._gpu_geo.remove(record.uuid, record.locations)
-        self._prefixes.remove(record.uuid, record.local_networks)
+            self._gpu_geo.remove(slot, record.locations)
+        self._prefixes.remove(slot, record.local_networks)
 
     def _schedule(self, record: CloudletRecord) -> None:
         if record.ttl is None:
@@ -166,20 +171,21 @@ class MemoryTable:
         self._deadline[record.uuid] = deadline
         self._due.setdefault(math.ceil(deadline), set()).add(record.uuid)
 
-    def _sample(self, count: int, gpu_only: bool) -> list[CloudletRecord]:
-        """Up to `count` random rows, in bounded time: free slots are skipped, not retried."""
+    def _sample(self, count: int, gpu_only: bool) -> list[int]:
+        """Up to `count` random slots in use, in bounded time: free slots are skipped."""
         if not self._slot_of or count <= 0:
             return []
         if len(self._slot_of) <= count and not gpu_only:
-            return [row for row in self._rows if row is not None]
-        picked: dict[CloudletId, CloudletRecord] = {}
+            return list(self._slot_of.values())
+        picked: dict[int, None] = {}
         for _ in range(count * 8):
-            row = self._rows[self._rng.randrange(len(self._rows))]
+            slot = self._rng.randrange(len(self._rows))
+            row = self._rows[slot]
             if row is not None and (row.gpus or not gpu_only):
-                picked[row.uuid] = row
+                picked[slot] = None
                 if len(picked) >= count:
                     break
-        return list(picked.values())
+        return list(picked)
 
 
 def _static_part(record: CloudletRecord) -> tuple[object, ...]:

@@ -30,11 +30,13 @@ class Proximity:
     def _rtt(
         self, state: CycleState, request: SelectionRequest, site: CloudletRecord
     ) -> float | None:
-        cache: dict[object, float | None] = state.data.setdefault(self.NAME, {})
-        if site.uuid not in cache:
+        # Keyed by the snapshot's identity: it lives for the whole cycle, and ints hash fast.
+        cache: dict[int, float | None] = state.data.setdefault(self.NAME, {})
+        key = id(site)
+        if key not in cache:
             client = request.client
-            cache[site.uuid] = estimate_rtt(site, client.address_key, client.location)
-        return cache[site.uuid]
+            cache[key] = estimate_rtt(site, client.address_key, client.location)
+        return cache[key]
 
     def filter(self, state: CycleState, request: SelectionRequest, site: CloudletRecord) -> Status:
         bound = request.recipe.requirements.max_rtt_seconds
