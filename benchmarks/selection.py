@@ -121,9 +121,7 @@ async def main(cloudlets: int, requests: int, linear_requests: int, seed: int) -
     ]
     timings = []
     for client in clients:
-        request = SelectionRequest(
-            app=AppId(RECIPE.uuid), client=client, recipe=RECIPE, now=NOW
-        )
+        request = SelectionRequest(app=AppId(RECIPE.uuid), client=client, recipe=RECIPE, now=NOW)
         begin = time.perf_counter()
         result = await selector.select(request)
         timings.append((time.perf_counter() - begin) * 1000)

@@ -28,7 +28,7 @@ from tier1.metrics import Tier1Metrics
 from tier1.netmatch import net_keys
 from tier1.records import CloudletRecord, Load
 from tier1.settings import AdmissionSettings, KeepaliveSettings
-from tier1.table.interface import CloudletTable
+from tier1.table.interface import CloudletTable, TouchOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -96,14 +96,19 @@ class Registrar:
     async def keepalive(
         self, uuid: CloudletId, credential: str | None, metrics: CloudletMetrics
     ) -> KeepaliveResponse:
-        record = await self._owned_row(uuid, credential)
-        if record.ttl is None:
+        if not credential:
+            raise UnauthorizedError("a cloudlet credential (Authorization: Bearer) is required")
+        touch = await self._table.touch(
+            uuid, digest(credential), Load.from_metrics(metrics), self._wall_clock()
+        )
+        if touch.outcome is TouchOutcome.MISSING:
+            raise CloudletNotFoundError(f"cloudlet {uuid} is not registered (or expired)")
+        if touch.outcome is TouchOutcome.NOT_OWNER:
+            raise ForbiddenError("this credential does not own that cloudlet's row")
+        if touch.outcome is TouchOutcome.STATIC or touch.ttl is None:
             raise ForbiddenError("static cloudlets are configured at ST-1, not kept alive")
-        updated = record.with_load(metrics, self._wall_clock())
-        if not await self._table.refresh(updated):
-            raise CloudletNotFoundError(f"cloudlet {uuid} expired; register again")
         self._metrics.keepalives.inc()
-        return KeepaliveResponse(keepalive_interval=record.keepalive_interval, ttl=record.ttl)
+        return KeepaliveResponse(keepalive_interval=touch.keepalive_interval, ttl=touch.ttl)
 
     async def deregister(self, uuid: CloudletId, credential: str | None) -> None:
         await self._owned_row(uuid, credential)
@@ -126,8 +131,7 @@ class Registrar:
         existing = await self._table.get(record.uuid)
         if existing is not None and existing.credential_digest:
             raise ForbiddenError("this row belongs to a registered cloudlet")
-        if existing is None or not await self._table.refresh(record):
-            await self._table.put(record)
+        await self._table.put(record)
 
     async def _owned_row(self, uuid: CloudletId, credential: str | None) -> CloudletRecord:
         if not credential:

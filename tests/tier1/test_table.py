@@ -15,7 +15,8 @@ from common.errors import InvalidRequestError
 from tests.harness.redis_server import RedisServer
 from tests.tier1.records import cid, make_record
 from tier1.netmatch import addr_key
-from tier1.table.interface import CandidateQuery, CloudletTable
+from tier1.records import Load
+from tier1.table.interface import CandidateQuery, CloudletTable, Touch, TouchOutcome
 from tier1.table.memory import MemoryTable
 from tier1.table.redis import RedisTable
 
@@ -83,29 +84,48 @@ async def test_put_replaces_and_reindexes(subject: TableUnderTest) -> None:
     assert matched == []
 
 
-async def test_refresh_updates_load_but_never_resurrects(subject: TableUnderTest) -> None:
+async def test_touch_updates_the_owners_row_and_never_resurrects(
+    subject: TableUnderTest,
+) -> None:
     table = subject.table
-    record = make_record(2, ttl=1.0)
-    await table.put(record)
-    busier = dataclasses.replace(record, load=dataclasses.replace(record.load, cpu=0.9))
-    assert await table.refresh(busier) is True
+    await table.put(dataclasses.replace(make_record(2, ttl=5.0), credential_digest="owner"))
+    busier = Load(cpu=0.9)
+    touched = await table.touch(cid(2), "owner", busier, 1_900_000_000.0)
+    assert touched == Touch(TouchOutcome.TOUCHED, 10.0, 5.0)
     stored = await table.get(cid(2))
     assert stored is not None
-    assert stored.load.cpu == 0.9
+    assert stored.load == busier
+    assert stored.last_update == 1_900_000_000.0
+    assert stored.name == "cloudlet-2"
+
+    assert (
+        await table.touch(cid(2), "thief", Load(cpu=0.0), 0.0)
+    ).outcome is TouchOutcome.NOT_OWNER
+    assert (await table.get(cid(2))) == stored
     await table.remove(cid(2))
-    assert await table.refresh(busier) is False
+    assert (await table.touch(cid(2), "owner", busier, 0.0)).outcome is TouchOutcome.MISSING
     assert await table.get(cid(2)) is None
 
 
-async def test_rows_expire_after_their_ttl_and_refresh_extends_it(subject: TableUnderTest) -> None:
+async def test_rows_without_a_credential_or_a_ttl_are_not_kept_alive(
+    subject: TableUnderTest,
+) -> None:
+    table = subject.table
+    await table.put(make_record(6, ttl=5.0))  # a v1 or static row: no credential
+    assert (await table.touch(cid(6), "", Load(), 0.0)).outcome is TouchOutcome.NOT_OWNER
+    await table.put(dataclasses.replace(make_record(7, ttl=None), credential_digest="owner"))
+    assert (await table.touch(cid(7), "owner", Load(), 0.0)).outcome is TouchOutcome.STATIC
+
+
+async def test_rows_expire_after_their_ttl_and_touch_extends_it(subject: TableUnderTest) -> None:
     table = subject.table
     await table.put(make_record(3, ttl=1.0, locations=[[1.0, 1.0]]))
-    await table.put(make_record(4, ttl=1.0, locations=[[1.0, 1.1]]))
+    await table.put(
+        dataclasses.replace(make_record(4, ttl=1.0, locations=[[1.0, 1.1]]), credential_digest="d")
+    )
     await table.put(make_record(5, ttl=None, locations=[[1.0, 1.2]]))  # static: never expires
     await subject.advance(0.6)
-    kept = await table.get(cid(4))
-    assert kept is not None
-    assert await table.refresh(kept) is True
+    assert (await table.touch(cid(4), "d", Load(), 0.0)).outcome is TouchOutcome.TOUCHED
     await subject.advance(0.6)
     await table.expire()
     assert await table.get(cid(3)) is None

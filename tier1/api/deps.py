@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the only place that reads `app.state`."""
+"""FastAPI dependencies: the only place that reads `app.state`.
+
+All are `async def`: FastAPI runs plain `def` dependencies in a thread pool,
+which costs more than they do (measured: half of a keepalive's time).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from common.types import AppId, CloudletId, WireGuardKey
 from tier1.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise UnavailableError("ST-1 is starting")
     return services
 
 
-def bearer_credential(
+async def bearer_credential(
     authorization: Annotated[str | None, Header(max_length=2048)] = None,
 ) -> str | None:
     """The token of `Authorization: Bearer <token>`, or None."""

@@ -1,4 +1,4 @@
-"""CloudletRecord to and from compact JSON, for stores outside the process (Redis)."""
+"""CloudletRecord to and from JSON for Redis: a static part, and the load a keepalive rewrites."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from uuid import UUID
 from common.types import CloudletId
 from tier1.records import CloudletRecord, Load
 
-_FORMAT = 1
+_FORMAT = 2
 
 
-def encode_record(record: CloudletRecord) -> bytes:
-    load = record.load
+def encode_static(record: CloudletRecord) -> str:
+    """Everything but the load and the last update: written at registration only."""
     data: dict[str, Any] = {
         "v": _FORMAT,
         "uuid": str(record.uuid),
@@ -29,7 +29,19 @@ def encode_record(record: CloudletRecord) -> bytes:
         "memory_bytes": record.memory_bytes,
         "gpus": record.gpus,
         "network_bytes_per_second": record.network_bytes_per_second,
-        "load": [
+        "trust_level": record.trust_level,
+        "operator": record.operator,
+        "keepalive_interval": record.keepalive_interval,
+        "ttl": record.ttl,
+        "credential_digest": record.credential_digest,
+        "deploy_credential": record.deploy_credential,
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def encode_load(load: Load) -> str:
+    return json.dumps(
+        [
             load.cpu,
             load.memory,
             load.gpu,
@@ -38,22 +50,17 @@ def encode_record(record: CloudletRecord) -> bytes:
             load.tier1_rtt_seconds,
             sorted(str(backend) for backend in load.backends),
         ],
-        "trust_level": record.trust_level,
-        "operator": record.operator,
-        "last_update": record.last_update,
-        "keepalive_interval": record.keepalive_interval,
-        "ttl": record.ttl,
-        "credential_digest": record.credential_digest,
-        "deploy_credential": record.deploy_credential,
-    }
-    return json.dumps(data, separators=(",", ":")).encode()
+        separators=(",", ":"),
+    )
 
 
-def decode_record(raw: bytes | str) -> CloudletRecord:
-    data = json.loads(raw)
+def decode_record(
+    static: str | bytes, load: str | bytes, last_update: str | bytes
+) -> CloudletRecord:
+    data = json.loads(static)
     if data.get("v") != _FORMAT:
         raise ValueError(f"unknown record format {data.get('v')!r}")
-    cpu, memory, gpu, rx, tx, rtt, backends = data["load"]
+    cpu, memory, gpu, rx, tx, rtt, backends = json.loads(load)
     return CloudletRecord(
         uuid=CloudletId(UUID(data["uuid"])),
         name=data["name"],
@@ -79,7 +86,7 @@ def decode_record(raw: bytes | str) -> CloudletRecord:
         ),
         trust_level=data["trust_level"],
         operator=data["operator"],
-        last_update=data["last_update"],
+        last_update=float(last_update),
         keepalive_interval=data["keepalive_interval"],
         ttl=data["ttl"],
         credential_digest=data["credential_digest"],

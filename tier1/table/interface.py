@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Protocol
 
 from common.types import CloudletId
 from tier1.netmatch import AddrKey
-from tier1.records import CloudletRecord, Location
+from tier1.records import CloudletRecord, Load, Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,21 @@ class CandidateQuery:
     """With no client location, a random sample of this size stands in for proximity."""
 
 
+class TouchOutcome(enum.Enum):
+    TOUCHED = "touched"
+    MISSING = "missing"
+    NOT_OWNER = "not-owner"
+    STATIC = "static"
+    """A row configured at ST-1 (no TTL); it is not kept alive by keepalives."""
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    outcome: TouchOutcome
+    keepalive_interval: float = 0.0
+    ttl: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     records: list[CloudletRecord]
@@ -40,11 +56,13 @@ class CloudletTable(Protocol):
     async def get(self, uuid: CloudletId) -> CloudletRecord | None:
         """The row, or `None` when there is none (or it expired)."""
 
-    async def refresh(self, record: CloudletRecord) -> bool:
-        """Replace an existing row's dynamic attributes and restart its TTL.
+    async def touch(
+        self, uuid: CloudletId, credential_digest: str, load: Load, now: float
+    ) -> Touch:
+        """A keepalive: if the row exists and `credential_digest` owns it, set its load and
+        last update and restart its TTL, all at once (one round trip on Redis).
 
-        Returns False, changing nothing, when the row is gone (expired or
-        deregistered in between), so a keepalive cannot resurrect a row.
+        A row that is gone stays gone: a keepalive never resurrects one.
         """
 
     async def remove(self, uuid: CloudletId) -> bool:

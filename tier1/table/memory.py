@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import math
 import random
 import time
@@ -9,9 +11,9 @@ from collections.abc import Callable
 
 from common.errors import InvalidRequestError
 from common.types import CloudletId
-from tier1.records import CloudletRecord
+from tier1.records import CloudletRecord, Load
 from tier1.table.geoindex import GeoIndex
-from tier1.table.interface import CandidateQuery, Page
+from tier1.table.interface import CandidateQuery, Page, Touch, TouchOutcome
 from tier1.table.prefixindex import PrefixIndex
 
 MAX_LOCAL_MATCHES = 256
@@ -54,17 +56,23 @@ class MemoryTable:
         self._index(slot, record)
         self._schedule(record)
 
-    async def refresh(self, record: CloudletRecord) -> bool:
-        slot = self._slot_of.get(record.uuid)
-        if slot is None:
-            return False
-        old = self._rows[slot]
-        if old is None or _static_part(old) != _static_part(record):
-            self._unindex(slot, old)
-            self._index(slot, record)
-        self._rows[slot] = record
-        self._schedule(record)
-        return True
+    async def touch(
+        self, uuid: CloudletId, credential_digest: str, load: Load, now: float
+    ) -> Touch:
+        slot = self._slot_of.get(uuid)
+        record = None if slot is None else self._rows[slot]
+        if slot is None or record is None:
+            return Touch(TouchOutcome.MISSING)
+        if not record.credential_digest or not hmac.compare_digest(
+            record.credential_digest, credential_digest
+        ):
+            return Touch(TouchOutcome.NOT_OWNER)
+        if record.ttl is None:
+            return Touch(TouchOutcome.STATIC, record.keepalive_interval, None)
+        updated = dataclasses.replace(record, load=load, last_update=now)
+        self._rows[slot] = updated
+        self._schedule(updated)
+        return Touch(TouchOutcome.TOUCHED, record.keepalive_interval, record.ttl)
 
     async def remove(self, uuid: CloudletId) -> bool:
         record = self._get(uuid)
@@ -186,10 +194,6 @@ class MemoryTable:
                 if len(picked) >= count:
                     break
         return list(picked)
-
-
-def _static_part(record: CloudletRecord) -> tuple[object, ...]:
-    return (record.locations, record.local_networks, record.gpus)
 
 
 def _parse_cursor(cursor: str | None) -> int:

@@ -2,7 +2,8 @@
 
 Layout, under a configurable prefix:
 
-    row:<uuid>     the record (JSON), with the row's TTL; gone means expired
+    row:<uuid>     a hash: static (JSON), load (JSON), last_update, digest, interval,
+                   ttl; the key carries the row's TTL, and gone means expired
     idx:<uuid>     where the row is indexed (no TTL), so a sweep can unindex it
     rows           set of every indexed uuid (listing, sampling, size)
     geo, geo:gpu   GEO sets of `<uuid>|<n>` members, one per location
@@ -17,6 +18,7 @@ then removes its index entries. Any replica may sweep; the sweep is idempotent.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 
 import redis.asyncio as aioredis
@@ -25,13 +27,14 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
 from common.errors import InvalidRequestError, UnavailableError
 from common.types import CloudletId
 from tier1.netmatch import masked
-from tier1.records import CloudletRecord, Location
-from tier1.table.codec import decode_record, encode_record
-from tier1.table.interface import CandidateQuery, Page
+from tier1.records import CloudletRecord, Load, Location
+from tier1.table.codec import decode_record, encode_load, encode_static
+from tier1.table.interface import CandidateQuery, Page, Touch, TouchOutcome
 
 # Redis GEO cannot store latitudes beyond this (Web Mercator); the index clamps, the
 # record keeps the true location, and distances are computed from the record.
@@ -61,6 +64,7 @@ class RedisTable:
             decode_responses=True,
         )
         self._prefix = prefix
+        self._touch = self._redis.register_script(_TOUCH_SCRIPT)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -89,22 +93,31 @@ class RedisTable:
                 "gpu": bool(record.gpus),
             }
             self._index(pipe, uuid, index)
-            pipe.set(self._key("row", uuid), encode_record(record), px=_ttl_ms(record))
+            row = self._key("row", uuid)
+            pipe.delete(row)
+            pipe.hset(row, mapping=_row_fields(record))
+            ttl_ms = _ttl_ms(record)
+            if ttl_ms is not None:
+                pipe.pexpire(row, ttl_ms)
+                pipe.zadd(self._key("deadlines"), {uuid: _now_ms() + ttl_ms})
+            else:
+                pipe.zrem(self._key("deadlines"), uuid)
             pipe.set(self._key("idx", uuid), json.dumps(index))
-            await self._schedule(pipe, record)
             await pipe.execute()
 
-    async def refresh(self, record: CloudletRecord) -> bool:
-        uuid = str(record.uuid)
+    async def touch(
+        self, uuid: CloudletId, credential_digest: str, load: Load, now: float
+    ) -> Touch:
         async with _translated_errors():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.set(self._key("row", uuid), encode_record(record), px=_ttl_ms(record), xx=True)
-            await self._schedule(pipe, record)
-            stored, *_ = await pipe.execute()
-            if not stored:
-                # The row expired in between; undo the deadline we just wrote.
-                await self._redis.zrem(self._key("deadlines"), uuid)
-            return bool(stored)
+            reply = await self._touch(
+                keys=[self._key("row", str(uuid)), self._key("deadlines")],
+                args=[credential_digest, encode_load(load), repr(now), str(uuid), _now_ms()],
+            )
+        outcome = _TOUCH_OUTCOMES[int(reply[0])]
+        if outcome is TouchOutcome.MISSING or outcome is TouchOutcome.NOT_OWNER:
+            return Touch(outcome)
+        ttl = _text(reply[2])
+        return Touch(outcome, float(_text(reply[1])), float(ttl) if ttl else None)
 
     async def remove(self, uuid: CloudletId) -> bool:
         async with _translated_errors():
@@ -130,8 +143,8 @@ class RedisTable:
 
     async def get(self, uuid: CloudletId) -> CloudletRecord | None:
         async with _translated_errors():
-            raw = await self._redis.get(self._key("row", str(uuid)))
-        return None if raw is None else decode_record(raw)
+            records = await self._load([str(uuid)])
+        return records[0] if records else None
 
     async def candidates(self, query: CandidateQuery) -> list[CloudletRecord]:
         async with _translated_errors():
@@ -171,15 +184,6 @@ class RedisTable:
         await self._redis.aclose()
 
     # -- internals ------------------------------------------------------------
-
-    async def _schedule(self, pipe: aioredis.client.Pipeline, record: CloudletRecord) -> None:
-        uuid = str(record.uuid)
-        if record.ttl is None:
-            pipe.zrem(self._key("deadlines"), uuid)
-            return
-        seconds, micros = await self._redis.time()
-        deadline_ms = seconds * 1000 + micros // 1000 + _ttl_ms(record)  # type: ignore[operator]
-        pipe.zadd(self._key("deadlines"), {uuid: deadline_ms})
 
     def _index(self, pipe: aioredis.client.Pipeline, uuid: str, index: dict[str, object]) -> None:
         locations: list[Location] = list(index["locations"])  # type: ignore[call-overload]
@@ -260,10 +264,49 @@ class RedisTable:
             radius = min(radius * 4, _HALF_CIRCUMFERENCE_KM)
 
     async def _load(self, uuids: Iterable[str]) -> list[CloudletRecord]:
-        keys = [self._key("row", uuid) for uuid in uuids]
-        if not keys:
-            return []
-        return [decode_record(raw) for raw in await self._redis.mget(keys) if raw is not None]
+        pipe = self._redis.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hmget(self._key("row", uuid), ["static", "load", "last_update"])
+        rows = await pipe.execute()
+        return [decode_record(*row) for row in rows if row and row[0] is not None]
+
+
+# One round trip per keepalive: check the owner, set the load, restart the TTL.
+# (The digest compare is not constant-time; it compares digests, never the secret.)
+_TOUCH_SCRIPT = """
+local row = redis.call('HMGET', KEYS[1], 'digest', 'interval', 'ttl')
+if not row[1] then return {0} end
+if row[1] == '' or row[1] ~= ARGV[1] then return {1} end
+if row[3] == '' then return {2, row[2], ''} end
+redis.call('HSET', KEYS[1], 'load', ARGV[2], 'last_update', ARGV[3])
+local ttl_ms = math.max(1, math.floor(tonumber(row[3]) * 1000 + 0.5))
+redis.call('PEXPIRE', KEYS[1], ttl_ms)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[5]) + ttl_ms, ARGV[4])
+return {3, row[2], row[3]}
+"""
+_TOUCH_OUTCOMES = (
+    TouchOutcome.MISSING,
+    TouchOutcome.NOT_OWNER,
+    TouchOutcome.STATIC,
+    TouchOutcome.TOUCHED,
+)
+
+
+def _row_fields(record: CloudletRecord) -> dict[FieldT, EncodableT]:
+    return {
+        "static": encode_static(record),
+        "load": encode_load(record.load),
+        "last_update": repr(record.last_update),
+        "digest": record.credential_digest,
+        "interval": repr(record.keepalive_interval),
+        "ttl": "" if record.ttl is None else repr(record.ttl),
+    }
+
+
+def _now_ms() -> int:
+    """Deadlines only schedule the sweep, which checks each row's key itself, so a
+    replica's own clock is good enough here."""
+    return int(time.time() * 1000)
 
 
 def _ttl_ms(record: CloudletRecord) -> int | None:
