@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -126,9 +125,6 @@ class CloudletRecord:
             credential_digest=credential_digest,
             deploy_credential=deploy_credential,
         )
-
-    def with_load(self, metrics: CloudletMetrics, now: float) -> CloudletRecord:
-        return dataclasses.replace(self, load=Load.from_metrics(metrics), last_update=now)
 
     def to_static(self) -> CloudletStatic:
         return CloudletStatic(
