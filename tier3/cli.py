@@ -97,6 +97,11 @@ def _clear_errors() -> Iterator[None]:
         raise _fail(str(exc), 2) from None
 
 
+def _quiet_http_client_logs() -> None:
+    """httpx logs every request at INFO; ST-3 logs what matters itself."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def _load_settings(config: Path | None, **overrides: Any) -> Tier3Settings:
     nested: dict[str, dict[str, Any]] = {}
     flat: dict[str, Any] = {}
@@ -145,6 +150,7 @@ def serve_command(
         )
         resolve_interfaces(settings.discovery.interfaces)  # a typo fails now, not at start-up
     configure_logging(settings.log_level, settings.log_format)
+    _quiet_http_client_logs()
     app = create_app(settings)
     server_config = uvicorn.Config(
         app,
@@ -155,11 +161,31 @@ def serve_command(
         access_log=False,
     )
     server = uvicorn.Server(server_config)
-    if settings.unix_socket is None:
-        server.run()
-        return
-    with _clear_errors(), _bound_unix_socket(settings.unix_socket) as sock:
-        server.run(sockets=[sock])
+    with contextlib.suppress(_Stopped), _stop_on_signals():
+        if settings.unix_socket is None:
+            server.run()
+            return
+        with _clear_errors(), _bound_unix_socket(settings.unix_socket) as sock:
+            server.run(sockets=[sock])
+
+
+class _Stopped(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by SIGTERM/SIGINT once uvicorn has shut down and re-raises the signal."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Let uvicorn's re-raised stop signal unwind normally, so the socket file is removed."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -232,6 +258,7 @@ def deploy_command(
     exits. Without root, only the configuration files are written.
     """
     configure_logging("debug" if debug else "warning", LogFormat.PLAIN)
+    _quiet_http_client_logs()
     argv = list(command or [])
     with _clear_errors():
         settings = _load_settings(
