@@ -174,7 +174,11 @@ def test_handoff_tells_the_app_the_new_backend(
         assert [b.generation for b in told] == [2]
         assert told[0].deployment.services[0].host == new.backend_address
         _reaches(testbed, new.backend_url, "cloudlet2")
-        assert first.tunnel.interface not in testbed.device_links()
+        assert first.tunnel.interface is not None
+        assert moved.tunnel.interface is not None
+        links = testbed.device_links()
+        assert first.tunnel.interface not in links
+        assert moved.tunnel.interface in links
         wait_for(
             lambda: any(str(app) in r["path"] for r in old.records("DELETE")),
             what="the old deployment's release",
