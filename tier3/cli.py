@@ -207,6 +207,8 @@ def _bound_unix_socket(path: Path) -> Iterator[socket.socket]:
     finally:
         os.umask(previous_umask)
     path.chmod(0o600)
+    # Listen now: a client connecting while the app starts up waits instead of being refused.
+    sock.listen(128)
     try:
         yield sock
     finally:

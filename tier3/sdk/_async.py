@@ -42,6 +42,7 @@ class AsyncClient:
             transport = httpx.AsyncHTTPTransport(uds=str(uds))
             base_url = _base.UNIX_SOCKET_URL
         self._where = str(uds) if uds is not None else base_url
+        self._uds = Path(uds) if uds is not None else None
         self._timeout = httpx.Timeout(timeout, connect=_base.CONNECT_TIMEOUT)
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -111,6 +112,10 @@ class AsyncClient:
         timeout = self._timeout
         if call.read_timeout is not None:
             timeout = httpx.Timeout(call.read_timeout, connect=_base.CONNECT_TIMEOUT)
+        if self._uds is not None and not self._uds.exists():
+            raise DaemonUnavailableError(
+                f"no Tier-3 daemon socket at {self._uds} (is `sinfonia-tier3 serve` running?)"
+            )
         try:
             response = await self._http.request(
                 call.method, call.path, params=call.params, json=call.json, timeout=timeout
