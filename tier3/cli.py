@@ -259,7 +259,7 @@ def deploy_command(
     its exit status becomes this command's, and the backend is released when it
     exits. Without root, only the configuration files are written.
     """
-    configure_logging("debug" if debug else "warning", LogFormat.PLAIN)
+    configure_logging("debug" if debug else "error", LogFormat.PLAIN)
     _quiet_http_client_logs()
     argv = list(command or [])
     with _clear_errors():
@@ -314,18 +314,13 @@ async def _deploy_and_run(
     if program is None:
         raise _fail(f"{argv[0]}: command not found", EXIT_NOT_FOUND)
     if not has_net_admin():
+        # Tunnel mode auto falls back to config-only here, with a message saying why.
         settings = settings.model_copy(
-            update={
-                "tunnel": settings.tunnel.model_copy(
-                    update={"mode": TunnelMode.CONFIG_ONLY, "config_dir": fallback_dir}
-                )
-            }
+            update={"tunnel": settings.tunnel.model_copy(update={"config_dir": fallback_dir})}
         )
         async with running_manager(settings, release_on_exit=False) as manager:
             backend = await manager.deploy_backend(request)
-        raise _fail(
-            f"not privileged (no CAP_NET_ADMIN), so {argv[0]} was not run. {backend.tunnel.message}"
-        )
+        raise _fail(f"{argv[0]} was not run. {backend.tunnel.message}")
     namespace = AppNamespace(
         prefix=settings.tunnel.interface_prefix, timeout=settings.tunnel.setup_timeout
     )

@@ -57,9 +57,8 @@ class FileLocation:
             return None
 
 
-def load_hardware(sys_root: Path = Path("/")) -> DeviceHardware:
+def load_hardware() -> DeviceHardware:
     """Cores, memory and NVIDIA GPUs of this machine (read once at start)."""
-    del sys_root
     memory: int | None = None
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

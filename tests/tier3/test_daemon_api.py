@@ -18,7 +18,8 @@ from common.problem import PROBLEM_MEDIA_TYPE, Problem
 from tests.harness.processes import free_port
 from tests.tier3.conftest import Standins
 from tier3.daemon.app import create_app
-from tier3.settings import Tier1Settings, Tier3Settings
+from tier3.schema import TunnelMode
+from tier3.settings import Tier1Settings, Tier3Settings, TunnelSettings
 
 PROBLEM = "urn:sinfonia:problem:"
 
@@ -274,3 +275,17 @@ def test_metrics_count_deploys(daemon: TestClient, standins: Standins, app_id: u
     assert 'sinfonia_tier3_deploys_total{outcome="ok"} 1.0' in text
     assert 'sinfonia_tier3_deploys_total{outcome="no-eligible-cloudlet"} 1.0' in text
     assert "sinfonia_tier3_active_backends 1.0" in text
+
+
+def test_a_tunnel_that_cannot_come_up_is_a_problem_and_frees_every_deployment(
+    settings: Tier3Settings, standins: Standins, app_id: uuid.UUID
+) -> None:
+    tunnel = TunnelSettings(mode=TunnelMode.USERSPACE, wireguard_go="no-such-wireguard-go")
+    settings = settings.model_copy(update={"tunnel": tunnel})
+    with TestClient(create_app(settings), base_url="http://localhost") as daemon:
+        response = daemon.post("/api/v2/backends", json={"app": str(app_id)})
+        body = _problem(response, 500, "tunnel-failed")
+        assert body["detail"].count("no-such-wireguard-go") == 3
+        assert daemon.get("/api/v2/backends").json() == []
+        for cloudlet in standins.cloudlets:
+            _wait_for(lambda c=cloudlet: bool(c.recorder.matching("DELETE")))

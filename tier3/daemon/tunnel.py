@@ -213,7 +213,9 @@ class WireGuardTunnels:
             f"No tunnel was brought up: {reason}. The WireGuard configuration is in "
             f"{config_file}; bring it up with `sudo wg-quick up {config_file}`."
         )
-        logger.warning("%s", message)
+        # Asked for, it is routine; as a fallback, someone should hear about it.
+        level = logging.INFO if self.mode == TunnelMode.CONFIG_ONLY else logging.WARNING
+        logger.log(level, "%s", message)
         return ActiveTunnel(
             mode=TunnelMode.CONFIG_ONLY,
             interface=None,
