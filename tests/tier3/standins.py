@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,8 +204,21 @@ class Tier1Config:
 
 def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
     """ST-1's native v2 deploy and release, and the v1 ones, forwarding to the ST-2 stand-ins."""
+    clients: list[httpx.AsyncClient] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One client for the process, as the real ST-1 keeps.
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            clients.append(client)
+            yield
+
     app = build_service_app(
-        title="stand-in ST-1", version="0", registry=CollectorRegistry(), max_body_bytes=1 << 20
+        title="stand-in ST-1",
+        version="0",
+        registry=CollectorRegistry(),
+        max_body_bytes=1 << 20,
+        lifespan=lifespan,
     )
     _recording(app, recorder)
 
@@ -214,23 +227,21 @@ def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
             raise error_from_problem(config.problem)
         if not config.tier2_urls:
             raise NoEligibleCloudletError("no cloudlet", {"stand-in": ["no ST-2 configured"]})
-        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-            answers = await asyncio.gather(
-                *(
-                    client.post(f"{url}/api/v2/deployments", json=body.model_dump(mode="json"))
-                    for url in config.tier2_urls[:results]
-                )
+        answers = await asyncio.gather(
+            *(
+                clients[0].post(f"{url}/api/v2/deployments", json=body.model_dump(mode="json"))
+                for url in config.tier2_urls[:results]
             )
+        )
         return [Deployment.model_validate_json(answer.content) for answer in answers]
 
     async def release_all(app_id: uuid.UUID, key: str) -> None:
-        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-            await asyncio.gather(
-                *(
-                    client.delete(f"{url}/api/v2/deployments/{app_id}/{key}")
-                    for url in config.tier2_urls
-                )
+        await asyncio.gather(
+            *(
+                clients[0].delete(f"{url}/api/v2/deployments/{app_id}/{key}")
+                for url in config.tier2_urls
             )
+        )
 
     @app.post("/api/v2/deploy")
     async def deploy(body: DeployRequest) -> DeployResponse:
@@ -271,7 +282,9 @@ def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
 @contextlib.contextmanager
 def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `app` with uvicorn in a thread; yields its base URL, stops it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it a response's header and body segments wait out a delayed ACK (40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(

@@ -281,10 +281,9 @@ class BackendManager:
         self, app: AppId, keypair: KeyPair, device: DeviceContext, plan: _Plan
     ) -> list[Candidate]:
         reasons: dict[str, list[str]] = {}
-        if not plan.discover:
-            assert plan.tier1_url is not None  # _plan checked it
+        if not plan.discover and plan.tier1_url is not None:
             return await self._tier1_candidates(app, keypair, device, plan, plan.tier1_url)
-        if plan.static_scoping or plan.tier1_url is None:
+        if not plan.discover or plan.static_scoping or plan.tier1_url is None:
             jit = await self._jit_candidates(app, keypair, device, reasons)
             if jit:
                 return jit

@@ -225,7 +225,7 @@ class Peers:
                 raise UpstreamTimeoutError(
                     f"{_origin(url)} did not answer {method} within {request_timeout:g}s"
                 ) from exc
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # protocol, decoding and other transport failures
                 raise UpstreamError(f"{method} {_origin(url)} failed: {_describe(exc)}") from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

@@ -150,7 +150,7 @@ class WireGuardTunnels:
                 self._kernel_missing = True
             else:
                 return await self._configure(
-                    ActiveTunnel(mode=TunnelMode.KERNEL, interface=name), keypair, tunnel
+                    name, ActiveTunnel(mode=TunnelMode.KERNEL, interface=name), keypair, tunnel
                 )
         if shutil.which(self.wireguard_go) is None:
             reason = f"neither kernel WireGuard nor {self.wireguard_go} is available"
@@ -159,7 +159,7 @@ class WireGuardTunnels:
             return self._config_only(name, keypair, tunnel, reason)
         process = await self._start_wireguard_go(name)
         active = ActiveTunnel(mode=TunnelMode.USERSPACE, interface=name, process=process)
-        return await self._configure(active, keypair, tunnel)
+        return await self._configure(name, active, keypair, tunnel)
 
     async def tear_down(self, active: ActiveTunnel) -> None:
         """Remove the interface (its routes go with it) or the config-only files."""
@@ -226,15 +226,18 @@ class WireGuardTunnels:
 
     async def _start_wireguard_go(self, name: str) -> asyncio.subprocess.Process:
         # -f keeps it in the foreground: it stays our child, and we reap it.
-        process = await asyncio.create_subprocess_exec(
-            self.wireguard_go,
-            "-f",
-            name,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "LOG_LEVEL": "error"},
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.wireguard_go,
+                "-f",
+                name,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "LOG_LEVEL": "error"},
+            )
+        except OSError as exc:
+            raise TunnelError(f"cannot run {self.wireguard_go}: {exc}") from exc
         socket_path = WIREGUARD_RUN_DIR / f"{name}.sock"
         try:
             async with asyncio.timeout(self.setup_timeout):
@@ -258,10 +261,8 @@ class WireGuardTunnels:
         return process
 
     async def _configure(
-        self, active: ActiveTunnel, keypair: KeyPair, tunnel: TunnelConfig
+        self, name: str, active: ActiveTunnel, keypair: KeyPair, tunnel: TunnelConfig
     ) -> ActiveTunnel:
-        name = active.interface
-        assert name is not None  # bring_up names every interface it creates
         try:
             setconf = build_setconf(
                 keypair.private_key, tunnel, persistent_keepalive=self.persistent_keepalive
