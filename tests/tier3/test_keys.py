@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from common.keys import parse_wireguard_key
+from tests.harness.requirements import skip_or_fail
 from tier3.keys import KeyPair, KeyStore, default_cache_dir
 
 
@@ -36,7 +37,7 @@ def test_a_key_is_created_once_per_app_with_tight_permissions(tmp_path: Path) ->
 
 def test_public_key_matches_wg(tmp_path: Path) -> None:
     if shutil.which("wg") is None:
-        pytest.skip("wg (wireguard-tools) is not installed")
+        skip_or_fail("wg (wireguard-tools) is not installed")
     keypair = KeyStore(tmp_path).load_keypair(uuid.uuid4())
     derived = subprocess.run(
         ["wg", "pubkey"], input=keypair.private_key, capture_output=True, text=True, check=True

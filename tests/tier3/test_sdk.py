@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tier3.sdk
+from common.geo import GeoLocation
 from common.problem import Problem
 from tests.harness.processes import free_port, wait_until
 from tests.tier3.conftest import Standins
@@ -211,3 +212,24 @@ def test_missing_daemon_socket_is_a_clear_error(tmp_path: Path) -> None:
         pytest.raises(DaemonUnavailableError, match="no Tier-3 daemon socket"),
     ):
         client.list_backends()
+
+
+def test_in_process_client_asks_its_location_provider_at_each_deploy(
+    settings: Tier3Settings, standins: Standins, app_id: uuid.UUID
+) -> None:
+    class Moving:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def get_location(self) -> GeoLocation | None:
+            self.calls += 1
+            return GeoLocation(latitude=40.0 + self.calls, longitude=-79.9)
+
+    with InProcessClient(settings, location=Moving()) as client:
+        client.deploy_backend(None, app_id, results=1)
+        client.deploy_backend(None, app_id, results=1)
+    latitudes = [
+        r["body"]["device"]["location"]["latitude"]
+        for r in standins.tier1.recorder.matching("POST")
+    ]
+    assert latitudes == [41.0, 42.0]

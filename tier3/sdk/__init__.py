@@ -7,6 +7,7 @@ with Client() as client:
     service = backend.services[0]   # reachable through the tunnel now
 """
 
+from tier3.context import FileLocation, FixedLocation, LocationProvider
 from tier3.schema import (
     Backend,
     BackendSource,
@@ -47,8 +48,11 @@ __all__ = [
     "DaemonUnavailableError",
     "DeployBackendRequest",
     "DeploymentNotFoundError",
+    "FileLocation",
+    "FixedLocation",
     "InProcessClient",
     "JitCloudlet",
+    "LocationProvider",
     "NoEligibleCloudletError",
     "PeerUnreachableError",
     "RecipeNotFoundError",

@@ -13,6 +13,7 @@ import httpx
 
 from common.errors import UpstreamTimeoutError
 from common.types import AppId
+from tier3.context import LocationProvider
 from tier3.daemon.manager import BackendManager
 from tier3.daemon.runtime import running_manager
 from tier3.errors import DaemonUnavailableError
@@ -141,16 +142,23 @@ class AsyncInProcessClient:
     """Runs the daemon's machinery inside the app's own process: no daemon needed.
 
     `async with AsyncInProcessClient(settings) as client:`; leaving the block
-    releases the backends it got (tunnels down, deployments released).
+    releases the backends it got (tunnels down, deployments released). A
+    `location` provider (anything with `get_location()`) tells ST-1 where the
+    device is at each deploy.
     """
 
-    def __init__(self, settings: Tier3Settings | None = None) -> None:
+    def __init__(
+        self, settings: Tier3Settings | None = None, *, location: LocationProvider | None = None
+    ) -> None:
         self.settings = settings or Tier3Settings()
+        self.location = location
         self._stack = contextlib.AsyncExitStack()
         self._manager: BackendManager | None = None
 
     async def __aenter__(self) -> Self:
-        self._manager = await self._stack.enter_async_context(running_manager(self.settings))
+        self._manager = await self._stack.enter_async_context(
+            running_manager(self.settings, location=self.location)
+        )
         return self
 
     async def __aexit__(

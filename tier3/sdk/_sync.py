@@ -14,6 +14,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from common.errors import UpstreamTimeoutError
+from tier3.context import LocationProvider
 from tier3.errors import DaemonUnavailableError
 from tier3.schema import Backend, JitCloudlet, Strategy, Tier1Api
 from tier3.sdk import _base
@@ -143,8 +144,10 @@ class InProcessClient:
     backends it got. Its Zeroconf browsing and releases keep running between calls.
     """
 
-    def __init__(self, settings: Tier3Settings | None = None) -> None:
-        self._async = AsyncInProcessClient(settings)
+    def __init__(
+        self, settings: Tier3Settings | None = None, *, location: LocationProvider | None = None
+    ) -> None:
+        self._async = AsyncInProcessClient(settings, location=location)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="sinfonia-tier3", daemon=True
