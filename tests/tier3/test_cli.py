@@ -85,6 +85,7 @@ def test_a_missing_program_exits_127_before_deploying(tmp_path: Path, standins: 
         (["deploy", "{st1}", "{app}", "--no-eligible", "--", "true"], 1, "No cloudlet"),
         (["serve", "--host", "0.0.0.0"], 2, "loopback"),
         (["serve", "-z", "no-such-interface0"], 2, "no network interface"),
+        (["serve", "-z", "192.0.2.99"], 2, "not an address of any network interface"),
         (["cloudlets"], 2, "--zeroconf-interface"),
     ],
 )

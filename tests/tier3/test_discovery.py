@@ -65,10 +65,12 @@ def test_interfaces_are_addresses_or_names_never_everything() -> None:
         ifaddr.Adapter("wlan0", "wlan0", [ifaddr.IP("192.168.1.20", 24, "wlan0")]),
         ifaddr.Adapter("v6only", "v6only", [ifaddr.IP(("fe80::1", 0, 3), 64, "v6only")]),
     ]
-    assert resolve_interfaces(["wlan0", "10.1.2.3", "wlan0"], adapters) == [
+    assert resolve_interfaces(["wlan0", "127.0.0.1", "192.168.1.20"], adapters) == [
         "192.168.1.20",
-        "10.1.2.3",
+        "127.0.0.1",
     ]
+    with pytest.raises(ValueError, match="not an address of any network interface"):
+        resolve_interfaces(["10.1.2.3"], adapters)
     assert resolve_interfaces([], adapters) == []
     with pytest.raises(ValueError, match="no network interface named 'eth9'"):
         resolve_interfaces(["eth9"], adapters)

@@ -60,6 +60,9 @@ def resolve_interfaces(
         else:
             if address.version != 4:
                 raise ValueError(f"Zeroconf browsing is IPv4 only; {entry} is IPv6")
+            local = {ip.ip for adapter in known for ip in adapter.ips if ip.is_IPv4}
+            if str(address) not in local:
+                raise ValueError(f"{entry} is not an address of any network interface here")
             addresses.append(str(address))
             continue
         matches = [adapter for adapter in known if adapter.nice_name == entry]
@@ -129,7 +132,12 @@ class ZeroconfDiscovery:
         self._started = 0.0
 
     async def start(self) -> None:
-        self._zeroconf = AsyncZeroconf(interfaces=self.addresses, ip_version=IPVersion.V4Only)
+        try:
+            self._zeroconf = AsyncZeroconf(interfaces=self.addresses, ip_version=IPVersion.V4Only)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot browse Zeroconf on {', '.join(self.addresses)}: {exc}"
+            ) from exc
         self._started = time.monotonic()
         self._browser = AsyncServiceBrowser(
             self._zeroconf.zeroconf, SERVICE_TYPE, handlers=[self._on_change]
