@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -353,3 +354,29 @@ def test_cli_browses_for_a_jit_cloudlet_and_skips_tier1(
     assert "(jit)" in result.stderr
     assert len(testbed.tier1_records("POST")) == posts_before
     assert any(app in r["path"] for r in jit.records("DELETE"))
+
+
+def test_cli_passes_sigterm_to_the_app_and_still_releases(
+    testbed: DeviceTestbed, tmp_path: Path
+) -> None:
+    app = str(uuid.uuid4())
+    started = tmp_path / "started"
+    cli = testbed.hosts.popen(
+        testbed.device,
+        [
+            sys.executable, "-m", "tier3.cli", "deploy", testbed.tier1_url, app, "--",
+            "sh", "-c", f"touch {started}; exec sleep 60",
+        ],
+        cwd=REPO_ROOT,
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )  # fmt: skip
+    try:
+        wait_for(started.exists, timeout=30, what="the app to start")
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=30)
+    finally:
+        stop_popen(cli, "tier3 cli")
+    assert cli.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    assert [r for r in testbed.tier1_records("DELETE") if app in r["path"]]
+    assert "sft" not in testbed.device_links()
