@@ -244,8 +244,9 @@ class BackendManager:
         chosen, tunnel = await self._bring_up(ranked, keypair, previous)
         generation = 1
         if previous is not None:
-            same = chosen.key == _key(previous.backend.deployment)
-            generation = previous.backend.generation + (0 if same else 1)
+            # A renewal keeps the generation; a new deployment or a new tunnel is a change.
+            renewed = tunnel is previous.tunnel
+            generation = previous.backend.generation + (0 if renewed else 1)
         backend = Backend(
             app=app,
             generation=generation,
