@@ -347,22 +347,43 @@ class WireGuardTunnels:
         return await run_command(argv, stdin=stdin, command_timeout=self.setup_timeout)
 
 
+# Linux pipes hold 64 KiB; a WireGuard config is well under 1 KiB.
+_PIPE_CAPACITY = 65536
+
+
 async def run_command(
     argv: Sequence[str], *, stdin: bytes | None = None, command_timeout: float
 ) -> str:
-    """Run a short system command; raise TunnelError with its message when it fails."""
+    """Run a short system command; raise TunnelError with its message when it fails.
+
+    `stdin` goes through a real pipe filled before the command starts, not the
+    event loop's stdin PIPE: uvloop makes that a socket, and `wg setconf IFACE
+    /dev/stdin` cannot open a socket (ENXIO).
+    """
+    stdin_fd: int | None = None
+    if stdin is not None:
+        stdin_fd, writer = os.pipe()
+        try:
+            if len(stdin) > _PIPE_CAPACITY:
+                raise TunnelError(f"{argv[0]}: input too large for a pipe")
+            os.write(writer, stdin)
+        finally:
+            os.close(writer)
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdin=stdin_fd if stdin_fd is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         raise TunnelError(f"cannot run {argv[0]}: {exc}") from exc
+    finally:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
     try:
         async with asyncio.timeout(command_timeout):
-            stdout, stderr = await process.communicate(stdin)
+            stdout, stderr = await process.communicate()
     except TimeoutError as exc:
         process.kill()
         await process.wait()
