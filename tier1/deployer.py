@@ -10,7 +10,7 @@ from collections.abc import Callable
 from common.deployment import CloudletDeployRequest, Deployment
 from common.device import DeviceContext
 from common.errors import SinfoniaError, UpstreamError, UpstreamTimeoutError
-from common.types import AppId
+from common.types import AppId, CloudletId
 from tier1.fanout import Outcome, deploy_ranked
 from tier1.ledger import DeploymentLedger
 from tier1.metrics import Tier1Metrics
@@ -100,9 +100,14 @@ class Deployer:
             raise _no_deployment(outcomes)
         return deployments[:results]
 
-    async def release(self, app: AppId, client_key: str) -> int:
-        """Release the device's deployments on every cloudlet that holds one; returns how many."""
+    async def release(self, app: AppId, client_key: str, only: CloudletId | None = None) -> int:
+        """Release the device's deployments on every cloudlet that holds one (or on `only`).
+
+        Returns how many cloudlets confirmed the release.
+        """
         holders = await self._ledger.holders(app, client_key)
+        if only is not None:
+            holders = holders & {only}
         sites = [site for site in [await self._table.get(uuid) for uuid in holders] if site]
 
         async def release_one(site: CloudletRecord) -> bool:
@@ -118,7 +123,8 @@ class Deployer:
                 released = await asyncio.gather(*(release_one(site) for site in sites))
         except TimeoutError:
             released = []
-        await self._ledger.forget(app, client_key)
+        if only is None:
+            await self._ledger.forget(app, client_key)
         return sum(released)
 
 

@@ -190,9 +190,15 @@ def test_candidates_without_deploying_and_release_everywhere(
     assert fleet.cloudlets[1].deploys == []
 
     assert deploy_v1(fleet.client, results=2).status_code == 200
+    native = f"/api/v2/deploy/{APP}/{urlsafe_key(KEY)}"
+    only_second = fleet.client.delete(native, params={"cloudlet": str(uuid.UUID(int=2))})
+    assert only_second.status_code == 204
+    assert fleet.cloudlets[1].releases == []
+    assert fleet.cloudlets[2].releases == [f"{APP}/{urlsafe_key(KEY)}"]
     assert fleet.client.delete(path).status_code == 204
     for number in (1, 2):
-        assert fleet.cloudlets[number].releases == [f"{APP}/{urlsafe_key(KEY)}"]
+        assert fleet.cloudlets[number].releases[-1] == f"{APP}/{urlsafe_key(KEY)}"
+    assert len(fleet.cloudlets[1].releases) == 1
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from common.deployment import DeployRequest, DeployResponse, Results
 from common.device import DeviceContext
+from common.types import CloudletId
 from common.v1 import CloudletDeploymentV1, CloudletInfoV1
 from tier1.api.deps import AppIdPath, ClientKeyPath, ServicesDep
 from tier1.clientinfo import build_client_context
@@ -72,8 +73,15 @@ async def candidates(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Release the device's deployments of this app everywhere",
 )
-async def release(app: AppIdPath, key: ClientKeyPath, services: ServicesDep) -> None:
-    await services.deployer.release(app, key)
+async def release(
+    app: AppIdPath,
+    key: ClientKeyPath,
+    services: ServicesDep,
+    cloudlet: Annotated[
+        CloudletId | None, Query(description="Release only on this cloudlet (an unchosen one).")
+    ] = None,
+) -> None:
+    await services.deployer.release(app, key, cloudlet)
 
 
 @v1.post("/{app}/{key:path}", summary="v1: deploy and return the CloudletDeployment list")
