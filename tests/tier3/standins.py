@@ -70,6 +70,14 @@ class Recorder:
         with self.lock:
             return [e for e in self.entries if e["method"] == method and path_part in e["path"]]
 
+    def full_releases(self) -> list[dict[str, Any]]:
+        """ST-1 releases of everything, not of one unchosen cloudlet (`?cloudlet=`)."""
+        return [e for e in self.matching("DELETE") if not is_single_release(e)]
+
+
+def is_single_release(entry: dict[str, Any]) -> bool:
+    return "cloudlet=" in entry["query"]
+
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The requests a stand-in running elsewhere recorded in `path`."""
@@ -205,6 +213,7 @@ class Tier1Config:
 def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
     """ST-1's native v2 deploy and release, and the v1 ones, forwarding to the ST-2 stand-ins."""
     clients: list[httpx.AsyncClient] = []
+    placed: dict[uuid.UUID, str] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -233,14 +242,16 @@ def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
                 for url in config.tier2_urls[:results]
             )
         )
-        return [Deployment.model_validate_json(answer.content) for answer in answers]
+        deployments = [Deployment.model_validate_json(answer.content) for answer in answers]
+        for url, deployment in zip(config.tier2_urls, deployments, strict=False):
+            placed[deployment.cloudlet] = url
+        return deployments
 
-    async def release_all(app_id: uuid.UUID, key: str) -> None:
+    async def release_all(app_id: uuid.UUID, key: str, only: uuid.UUID | None = None) -> None:
+        """Everywhere, or (`?cloudlet=`, as the real ST-1) on one cloudlet only."""
+        urls = config.tier2_urls if only is None else [placed[only]] if only in placed else []
         await asyncio.gather(
-            *(
-                clients[0].delete(f"{url}/api/v2/deployments/{app_id}/{key}")
-                for url in config.tier2_urls
-            )
+            *(clients[0].delete(f"{url}/api/v2/deployments/{app_id}/{key}") for url in urls)
         )
 
     @app.post("/api/v2/deploy")
@@ -251,8 +262,8 @@ def build_tier1(config: Tier1Config, recorder: Recorder) -> FastAPI:
         return DeployResponse(deployments=await fan_out(request, body.results))
 
     @app.delete("/api/v2/deploy/{app_id}/{key}", status_code=204)
-    async def release(app_id: uuid.UUID, key: str) -> Response:
-        await release_all(app_id, urlsafe_key(parse_wireguard_key(key)))
+    async def release(app_id: uuid.UUID, key: str, cloudlet: uuid.UUID | None = None) -> Response:
+        await release_all(app_id, urlsafe_key(parse_wireguard_key(key)), cloudlet)
         return Response(status_code=204)
 
     @app.post("/api/v1/deploy/{app_id}/{key}")

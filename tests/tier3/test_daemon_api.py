@@ -120,6 +120,11 @@ def test_unchosen_deployments_are_released_on_their_cloudlets(
         (delete,) = cloudlet.recorder.matching("DELETE")
         assert delete["path"] == f"/api/v2/deployments/{app_id}/{key}"
     assert first.recorder.matching("DELETE") == []
+    # Through ST-1, one cloudlet at a time: an ST-2 takes orders only from its ST-1s.
+    through_tier1 = standins.tier1.recorder.matching("DELETE")
+    assert len(through_tier1) == len(others)
+    assert all(entry["query"].startswith("cloudlet=") for entry in through_tier1)
+    assert standins.tier1.recorder.full_releases() == []
 
 
 def test_list_get_and_release(daemon: TestClient, standins: Standins, app_id: uuid.UUID) -> None:
@@ -134,7 +139,7 @@ def test_list_get_and_release(daemon: TestClient, standins: Standins, app_id: uu
     assert response.status_code == 204
     assert not Path(backend["tunnel"]["config_file"]).exists()
     key = urlsafe_key(backend["deployment"]["client_public_key"])
-    releases = standins.tier1.recorder.matching("DELETE")
+    releases = standins.tier1.recorder.full_releases()
     assert [r["path"] for r in releases] == [f"/api/v2/deploy/{app_id}/{key}"]
     _problem(daemon.get(f"/api/v2/backends/{app_id}"), 404, "deployment-not-found")
     _problem(daemon.delete(f"/api/v2/backends/{app_id}"), 404, "deployment-not-found")

@@ -241,7 +241,7 @@ class BackendManager:
         candidates = await self._gather_candidates(app, keypair, device, plan)
         ranked = await self._rank(candidates, plan.strategy)
         previous = self._active.get(app)
-        chosen, tunnel = await self._bring_up(ranked, keypair, previous)
+        chosen, tunnel = await self._bring_up(ranked, keypair, previous, plan)
         generation = 1
         if previous is not None:
             # A renewal keeps the generation; a new deployment or a new tunnel is a change.
@@ -275,7 +275,8 @@ class BackendManager:
         if previous is not None and _key(previous.backend.deployment) != chosen.key:
             unchosen.append(Candidate(previous.backend.deployment, previous.backend.source))
         if unchosen:
-            self._spawn(self._release_unchosen(unchosen, keypair, chosen.key))
+            tier1 = None if plan.tier1_url is None else (plan.tier1_url, plan.tier1_api)
+            self._spawn(self._release_unchosen(unchosen, keypair, chosen.key, tier1))
         return backend
 
     async def _gather_candidates(
@@ -370,7 +371,7 @@ class BackendManager:
         return rank(candidates, strategy, rng=self._rng, probes=probes)
 
     async def _bring_up(
-        self, ranked: list[Candidate], keypair: KeyPair, previous: _Active | None
+        self, ranked: list[Candidate], keypair: KeyPair, previous: _Active | None, plan: _Plan
     ) -> tuple[Candidate, ActiveTunnel]:
         """The tunnel to the best candidate that works, trying each in turn."""
         failures: list[str] = []
@@ -389,7 +390,8 @@ class BackendManager:
                 continue
             return candidate, tunnel
         # Nothing usable: give every deployment back rather than leave them running.
-        self._spawn(self._release_unchosen(ranked, keypair, None))
+        tier1 = None if plan.tier1_url is None else (plan.tier1_url, plan.tier1_api)
+        self._spawn(self._release_unchosen(ranked, keypair, None, tier1))
         raise TunnelError("; ".join(failures) or "no candidate to tunnel to")
 
     # --- release --------------------------------------------------------------------------------
@@ -415,21 +417,38 @@ class BackendManager:
         return True
 
     async def _release_unchosen(
-        self, candidates: list[Candidate], keypair: KeyPair, keep: tuple[str, str] | None
+        self,
+        candidates: list[Candidate],
+        keypair: KeyPair,
+        keep: tuple[str, str] | None,
+        tier1: tuple[str, Tier1Api] | None,
     ) -> None:
-        """Release deployments the app will not use, on their ST-2s; v1 ones just expire."""
+        """Release deployments the app will not use: ST-1's through ST-1, one cloudlet at a
+        time; just-in-time ones on their ST-2. Those of a v1 ST-1 just expire."""
         calls: list[Coroutine[Any, Any, None]] = []
         released: set[tuple[str, str]] = set()
         for candidate in candidates:
-            endpoint = candidate.deployment.cloudlet_endpoint
-            if candidate.key == keep or candidate.key in released or endpoint is None:
+            if candidate.key == keep or candidate.key in released:
+                continue
+            deployment = candidate.deployment
+            endpoint = deployment.cloudlet_endpoint
+            if candidate.source is BackendSource.TIER1:
+                if tier1 is None or tier1[1] is not Tier1Api.V2:
+                    continue
+                call = self.peers.release_tier1_on(
+                    tier1[0],
+                    app=deployment.app,
+                    public_key=keypair.public_key,
+                    cloudlet=deployment.cloudlet,
+                )
+            elif endpoint is not None:
+                call = self.peers.release_on_cloudlet(
+                    str(endpoint), app=deployment.app, public_key=keypair.public_key
+                )
+            else:
                 continue
             released.add(candidate.key)
-            calls.append(
-                self.peers.release_on_cloudlet(
-                    str(endpoint), app=candidate.deployment.app, public_key=keypair.public_key
-                )
-            )
+            calls.append(call)
         for outcome in await gather_outcomes(calls):
             if isinstance(outcome, SinfoniaError):
                 self.metrics.releases.labels(outcome="failed").inc()

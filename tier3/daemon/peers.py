@@ -163,6 +163,22 @@ class Peers:
             return
         self._raise_for_problem(response, "ST-1", tier1=True)
 
+    async def release_tier1_on(
+        self, tier1_url: str, *, app: AppId, public_key: str, cloudlet: CloudletId
+    ) -> None:
+        """Release the deployment ST-1 placed on one cloudlet (one the app did not choose).
+
+        It goes through ST-1 because an ST-2 takes orders only from the ST-1s it
+        registered with (and from its local network, for just-in-time use).
+        """
+        url = join_url(tier1_url, "api/v2/deploy", str(app), urlsafe_key(public_key))
+        response = await self._send_tier1(
+            "DELETE", url, params={"cloudlet": str(cloudlet)}, request_timeout=self.release_timeout
+        )
+        if response.status_code == 404:
+            return
+        self._raise_for_problem(response, "ST-1", tier1=True)
+
     async def _send_tier1(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._send(method, url, **kwargs)
