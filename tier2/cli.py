@@ -1,18 +1,135 @@
-"""`sinfonia-tier2`: the command line of the Tier-2 service."""
+"""`sinfonia-tier2`: the command line of the Tier-2 service (`serve`, `identity`)."""
 
-from __future__ import annotations
+from pathlib import Path
+from typing import Annotated, Any
 
-from common.service.cli import build_cli
+import typer
+
+from common import __version__
+from common.service.server import LogFormat, configure_logging, serve
+from common.service.settings import LogLevel
 from tier2.app import create_app
-from tier2.settings import Tier2Settings
+from tier2.identity import load_identity
+from tier2.settings import DriverKind, Tier2Settings, TunnelMode
 
-cli = build_cli(
+# Typer reads these signatures at run time, so this module keeps real (not
+# postponed) annotations.
+
+cli = typer.Typer(
     name="sinfonia-tier2",
-    help_text="ST-2 cloudlet agent: deploys backends on its cluster and tunnels devices to them.",
-    settings_class=Tier2Settings,
-    create_app=create_app,
+    help="ST-2 cloudlet agent: deploys backends on its cluster and tunnels devices to them.",
+    no_args_is_help=True,
+    add_completion=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sinfonia {__version__}")
+        raise typer.Exit
+
+
+@cli.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Sinfonia: cross-tier orchestration for edge-native applications."""
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML settings file (flags and env win).")
+]
+
+
+@cli.command("serve")
+def serve_command(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port to bind.")] = None,
+    log_level: Annotated[LogLevel | None, typer.Option(help="Log level.")] = None,
+    log_format: Annotated[LogFormat | None, typer.Option(help="plain or json.")] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="Base URL ST-1s and devices use to reach this API.")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Directory with the cloudlet UUID and WireGuard key.")
+    ] = None,
+    driver: Annotated[DriverKind | None, typer.Option(help="local or kubernetes.")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig for the kubernetes driver.")
+    ] = None,
+    tier1: Annotated[
+        list[str] | None, typer.Option("--tier1", help="ST-1 URL to register with (repeat).")
+    ] = None,
+    recipes: Annotated[
+        Path | None, typer.Option(help="Directory of recipes for JIT and v1 deploys.")
+    ] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Prometheus for load figures (else /proc).")
+    ] = None,
+    tunnel_mode: Annotated[
+        TunnelMode | None, typer.Option(help="none, managed or external.")
+    ] = None,
+    jit: Annotated[
+        bool | None, typer.Option("--jit/--no-jit", help="Take deploys from local networks.")
+    ] = None,
+    zeroconf: Annotated[
+        bool | None,
+        typer.Option("--zeroconf/--no-zeroconf", help="Announce _sinfonia._tcp.local."),
+    ] = None,
+    zeroconf_interface: Annotated[
+        list[str] | None,
+        typer.Option("--zeroconf-interface", help="Interface name or IPv4 address (repeat)."),
+    ] = None,
+) -> None:
+    """Run the cloudlet agent until interrupted."""
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "log_format": log_format,
+        "api_url": api_url,
+        "state_dir": state_dir,
+        "driver": driver,
+        "recipes_dir": recipes,
+        "jit": jit,
+    }
+    nested: dict[str, dict[str, Any]] = {
+        "kubernetes": {"kubeconfig": kubeconfig},
+        "metrics": {"prometheus_url": prometheus_url},
+        "tunnel": {"mode": tunnel_mode},
+        "zeroconf": {"enabled": zeroconf, "interfaces": zeroconf_interface or None},
+    }
+    for section, values in nested.items():
+        given = {key: value for key, value in values.items() if value is not None}
+        if given:
+            overrides[section] = given
+    if tier1:
+        overrides["tier1"] = [{"url": url} for url in tier1]
+    settings = Tier2Settings.load(config, **overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    serve(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+
+
+@cli.command("identity")
+def identity_command(
+    config: ConfigOption = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Directory with the identity.")] = None,
+) -> None:
+    """Print this cloudlet's UUID and WireGuard public key (creating them on first use)."""
+    settings = Tier2Settings.load(config, state_dir=state_dir)
+    identity = load_identity(settings.state_dir)
+    typer.echo(f"uuid: {identity.uuid}\npublic_key: {identity.public_key}")
 
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()
