@@ -43,6 +43,7 @@ class StandInTier1:
     registration_token: str | None = None
     unavailable: bool = False
     rows: dict[CloudletId, Row] = field(default_factory=dict)
+    attempts: int = 0
     registrations: list[RegistrationRequest] = field(default_factory=list)
     deregistered: list[CloudletId] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,6 +62,8 @@ class StandInTier1:
 
         @app.post("/api/v2/cloudlets", status_code=201)
         async def register(body: RegistrationRequest, response: Response) -> RegistrationResponse:
+            with self.lock:
+                self.attempts += 1
             self._check_up()
             if self.registration_token is not None:
                 if body.registration_token is None:
