@@ -20,7 +20,6 @@ from common.device import DeviceContext
 from common.errors import ConflictError, DeploymentNotFoundError, SinfoniaError
 from common.recipe import Recipe
 from common.types import AppId, IPAddress
-from tier2.addresses import AddressPool
 from tier2.drivers.interface import ClusterDriver
 from tier2.instruments import Instruments
 from tier2.lifecycle import (
@@ -32,8 +31,8 @@ from tier2.lifecycle import (
     Readings,
     decide,
 )
+from tier2.peers import PeerTable
 from tier2.records import CreateRequest, DeploymentKey, DeploymentRecord, Placement
-from tier2.tunnel.interface import TunnelGateway
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +56,7 @@ class DeploymentManager:
         self,
         *,
         driver: ClusterDriver,
-        tunnel: TunnelGateway,
-        pool: AddressPool,
+        peers: PeerTable,
         policy: LeasePolicy,
         max_lease: float,
         max_concurrent: int,
@@ -66,8 +64,7 @@ class DeploymentManager:
         clock: Clock = utc_now,
     ) -> None:
         self.driver = driver
-        self.tunnel = tunnel
-        self.pool = pool
+        self.peers = peers
         self._policy = policy
         self._max_lease = max_lease
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -76,7 +73,6 @@ class DeploymentManager:
         self._records: dict[DeploymentKey, DeploymentRecord] = {}
         self._inflight: dict[DeploymentKey, asyncio.Task[DeploymentRecord]] = {}
         self._locks: dict[DeploymentKey, asyncio.Lock] = {}
-        self._peer_refs: dict[str, int] = {}
         self._tracker = ActivityTracker()
 
     # -- reading -----------------------------------------------------------------------
@@ -96,30 +92,25 @@ class DeploymentManager:
 
     def key_at(self, address: IPAddress) -> str | None:
         """The device key whose tunnel address is `address`, if any."""
-        return self.pool.owner_of(address)
+        return self.peers.owner_of(address)
 
     # -- start and stop ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Rebuild the index, the pool and the tunnel's peers from the cluster."""
-        await self.tunnel.start()
+        """Rebuild the index, the address pool and the tunnel's peers from the cluster."""
         for record in await self.driver.rediscover():
             if record.status is DeploymentStatus.INITIALIZING:
                 logger.info("removing %s, left half-created by an earlier run", record.name)
                 await self.driver.delete(record.name)
                 continue
             try:
-                self.pool.claim(record.key.client_key, record.client_address.ip)
+                self.peers.claim(record.key.client_key, record.client_address.ip)
             except ConflictError as exc:
                 logger.warning("removing %s: %s", record.name, exc)
                 await self.driver.delete(record.name)
                 continue
             self._records[record.key] = record
-            self._peer_refs[record.key.client_key] = (
-                self._peer_refs.get(record.key.client_key, 0) + 1
-            )
-        peers = {key: address for key in self._peer_refs if (address := self.pool.get(key))}
-        await self.tunnel.set_peers(peers)
+        await self.peers.sync()
         self._instruments.track(self._records.values())
         logger.info("found %d deployment(s) on the cluster", len(self._records))
 
@@ -129,6 +120,7 @@ class DeploymentManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.peers.aclose()
 
     # -- deploy, renew, release ----------------------------------------------------------
 
@@ -208,7 +200,7 @@ class DeploymentManager:
 
     async def _read_tunnel(self, now: datetime) -> Readings:
         try:
-            usage = await self.tunnel.fetch_usage()
+            usage = await self.peers.tunnel.fetch_usage()
         except SinfoniaError as exc:
             logger.warning("tunnel usage unavailable, nothing expires this round: %s", exc)
             return SIGNAL_LOST
@@ -237,7 +229,7 @@ class DeploymentManager:
         except DeploymentNotFoundError:
             logger.warning("deployment %s vanished from the cluster; deploying again", record.name)
             del self._records[record.key]
-            await self._drop_peer(record.key.client_key)
+            await self.peers.release(record.key.client_key)
             return None
 
     async def _store(self, record: DeploymentRecord) -> DeploymentRecord:
@@ -251,7 +243,7 @@ class DeploymentManager:
         async with self._slots:
             now = self._clock()
             lease = min(recipe.lease_seconds, self._max_lease)
-            address = self.pool.allocate(key.client_key)
+            address = await self.peers.hold(key.client_key)
             name = self.driver.new_name(recipe)
             request = CreateRequest(
                 key=key,
@@ -265,11 +257,10 @@ class DeploymentManager:
             )
             self._records[key] = _placeholder(request)
             try:
-                await self._add_peer(key.client_key)
                 record = await self.driver.create(request)
             except BaseException:
                 self._records.pop(key, None)
-                await asyncio.shield(self._drop_peer(key.client_key))
+                await asyncio.shield(self.peers.release(key.client_key))
                 raise
             self._records[key] = record
             self._instruments.track(self._records.values())
@@ -280,28 +271,8 @@ class DeploymentManager:
         await self.driver.delete(record.name)
         if self._records.get(record.key) is record:
             del self._records[record.key]
-            await self._drop_peer(record.key.client_key)
+            await self.peers.release(record.key.client_key)
         self._instruments.track(self._records.values())
-
-    async def _add_peer(self, client_key: str) -> None:
-        count = self._peer_refs.get(client_key, 0)
-        self._peer_refs[client_key] = count + 1
-        if count == 0:
-            address = self.pool.get(client_key)
-            if address is not None:
-                await self.tunnel.add_peer(client_key, address)
-
-    async def _drop_peer(self, client_key: str) -> None:
-        count = self._peer_refs.get(client_key, 0) - 1
-        if count > 0:
-            self._peer_refs[client_key] = count
-            return
-        self._peer_refs.pop(client_key, None)
-        try:
-            await self.tunnel.remove_peer(client_key)
-        except SinfoniaError as exc:
-            logger.warning("could not remove a tunnel peer: %s", exc)
-        self.pool.release(client_key)
 
     def _lock(self, key: DeploymentKey) -> asyncio.Lock:
         lock = self._locks.get(key)

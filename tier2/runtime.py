@@ -33,6 +33,7 @@ from tier2.instruments import Instruments
 from tier2.lifecycle import LeasePolicy
 from tier2.loops import LoopGroup
 from tier2.metrics import LoadSampler, LoadSource, to_wire
+from tier2.peers import PeerTable
 from tier2.prometheus import PrometheusLoad
 from tier2.recipes import RecipeBook, load_recipes
 from tier2.registration import Registrations, RoundPolicy, Tier1Session
@@ -191,8 +192,7 @@ async def running(settings: Tier2Settings, instruments: Instruments) -> AsyncIte
         lifecycle = settings.lifecycle
         manager = DeploymentManager(
             driver=driver,
-            tunnel=gateway,
-            pool=pool,
+            peers=PeerTable(tunnel=gateway, pool=pool, linger=lifecycle.peer_linger),
             policy=LeasePolicy(
                 idle_timeout=lifecycle.idle_timeout, expiring_grace=lifecycle.expiring_grace
             ),

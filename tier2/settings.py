@@ -227,6 +227,11 @@ class LifecycleSettings(BaseModel):
         default=180.0,
         description="A tunnel peer seen within this many seconds keeps its deployments alive.",
     )
+    peer_linger: Annotated[float, Field(ge=0.0, le=60.0)] = Field(
+        default=2.0,
+        description="Seconds a device's tunnel peer outlives its last deployment (so a release "
+        "made through the tunnel still gets its answer).",
+    )
     max_lease: Seconds = Field(
         default=86400.0, description="Upper bound on a recipe's lease_seconds."
     )

@@ -20,6 +20,8 @@ from tier2.tunnel.device import ManagedInterface
 
 logger = logging.getLogger(__name__)
 
+PEERS_PER_COMMAND = 100
+
 
 class WireGuardGateway:
     """Peers on an existing interface, or on one brought up by a `ManagedInterface`."""
@@ -48,10 +50,28 @@ class WireGuardGateway:
             )
 
     async def set_peers(self, peers: Mapping[str, IPInterface]) -> None:
-        lines = ["[Interface]", ""]
+        """Diff against the interface's peers and apply it with batched `wg set` commands.
+
+        (`wg syncconf` would also reset the private key and port unless given
+        them; `wg set` touches only the peers named.)
+        """
+        listing = await self._wg("show", self._interface, "allowed-ips")
+        current = {
+            parts[0]: " ".join(parts[1:])
+            for parts in (line.split() for line in listing.splitlines())
+            if parts
+        }
+        clauses: list[list[str]] = [
+            ["peer", key, "remove"] for key in sorted(set(current) - set(peers))
+        ]
         for key, address in sorted(peers.items()):
-            lines += ["[Peer]", f"PublicKey = {key}", f"AllowedIPs = {_host_route(address)}", ""]
-        await self._wg("syncconf", self._interface, "/dev/stdin", input_text="\n".join(lines))
+            if current.get(key) != _host_route(address):
+                clauses.append(["peer", key, "allowed-ips", _host_route(address)])
+        for start in range(0, len(clauses), PEERS_PER_COMMAND):
+            batch = [
+                word for clause in clauses[start : start + PEERS_PER_COMMAND] for word in clause
+            ]
+            await self._wg("set", self._interface, *batch)
         logger.info("tunnel %s has %d peer(s)", self._interface, len(peers))
 
     async def add_peer(self, client_key: str, address: IPInterface) -> None:
