@@ -1,5 +1,6 @@
 """`sinfonia-tier2`: the command line of the Tier-2 service (`serve`, `identity`)."""
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,22 +87,54 @@ def serve_command(
     ] = None,
 ) -> None:
     """Run the cloudlet agent until interrupted."""
-    overrides: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        "log_format": log_format,
-        "api_url": api_url,
-        "state_dir": state_dir,
-        "driver": driver,
-        "recipes_dir": recipes,
-        "jit": jit,
-    }
+    settings = settings_from_flags(
+        config,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_format=log_format,
+        api_url=api_url,
+        state_dir=state_dir,
+        driver=driver,
+        recipes_dir=recipes,
+        jit=jit,
+        kubeconfig=kubeconfig,
+        prometheus_url=prometheus_url,
+        tunnel_mode=tunnel_mode,
+        zeroconf=zeroconf,
+        zeroconf_interfaces=zeroconf_interface,
+        tier1=tier1,
+    )
+    configure_logging(settings.log_level, settings.log_format)
+    # httpx logs every request at INFO (readiness probes of local backends): too chatty.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    serve(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+
+
+def settings_from_flags(
+    config: Path | None,
+    *,
+    kubeconfig: Path | None = None,
+    prometheus_url: str | None = None,
+    tunnel_mode: TunnelMode | None = None,
+    zeroconf: bool | None = None,
+    zeroconf_interfaces: list[str] | None = None,
+    tier1: list[str] | None = None,
+    **flags: Any,
+) -> Tier2Settings:
+    """Settings from the file, the environment and the flags given (None: not given).
+
+    Flags inside a section (`--kubeconfig`) merge into that section of the file;
+    `--tier1` replaces the file's list of ST-1s.
+    """
+    overrides: dict[str, Any] = dict(flags)
     nested: dict[str, dict[str, Any]] = {
         "kubernetes": {"kubeconfig": kubeconfig},
         "metrics": {"prometheus_url": prometheus_url},
         "tunnel": {"mode": tunnel_mode},
-        "zeroconf": {"enabled": zeroconf, "interfaces": zeroconf_interface or None},
+        "zeroconf": {"enabled": zeroconf, "interfaces": zeroconf_interfaces or None},
     }
     for section, values in nested.items():
         given = {key: value for key, value in values.items() if value is not None}
@@ -109,11 +142,7 @@ def serve_command(
             overrides[section] = given
     if tier1:
         overrides["tier1"] = [{"url": url} for url in tier1]
-    settings = Tier2Settings.load(config, **overrides)
-    configure_logging(settings.log_level, settings.log_format)
-    serve(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
-    )
+    return Tier2Settings.load(config, **overrides)
 
 
 @cli.command("identity")
