@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from tests.tier2.conftest import LOCAL_APP, eventually, local_recipe, write_reci
 pytestmark = [pytest.mark.netns, pytest.mark.zeroconf]
 
 CLIENT = Path(__file__).with_name("netns_client.py")
+SHORT_APP = uuid.UUID("00000000-0000-4000-8000-00000000e541")
 API_PORT = 5001
 WG_PORT = 51820
 SCRIPT = Path(sys.executable).with_name("sinfonia-tier2")
@@ -84,7 +87,11 @@ def test_device_finds_deploys_and_reaches_the_backend_through_wireguard(
         "port": API_PORT,
         "api_url": api,
         "state_dir": str(tmp_path / "state"),
-        "recipes_dir": str(write_recipes(tmp_path / "recipes", local_recipe())),
+        "recipes_dir": str(
+            write_recipes(
+                tmp_path / "recipes", local_recipe(), local_recipe(lease_seconds=1.0, app=SHORT_APP)
+            )
+        ),
         "jit": True,
         "cloudlet": {"name": "netns-cloudlet", "local_networks": ["10.250.0.0/24"]},
         "local": {"bind_host": gateway},
@@ -95,7 +102,12 @@ def test_device_finds_deploys_and_reaches_the_backend_through_wireguard(
             "endpoint": f"{cloudlet.address}:{WG_PORT}",
             "client_pool": "10.251.0.0/24",
         },
-        "lifecycle": {"gc_interval": 0.5, "peer_linger": 0.5},
+        "lifecycle": {
+            "gc_interval": 0.5,
+            "peer_linger": 0.5,
+            "idle_timeout": 2.0,
+            "expiring_grace": 1.0,
+        },
         "zeroconf": {"enabled": True, "interfaces": [cloudlet.address]},
     }
     config_path = tmp_path / "tier2.yaml"
@@ -153,11 +165,32 @@ def test_device_finds_deploys_and_reaches_the_backend_through_wireguard(
         assert peer == public_key
         assert int(stamp) > 0
 
+        # A one-second lease outlives its lease while the device uses its tunnel
+        # (PersistentKeepalive sends bytes every second): the collector renews it.
+        short = {"app": str(SHORT_APP), "client_public_key": public_key}
+        status, reply = _call(netns_hosts, "POST", f"{api}/api/v2/deployments", short)
+        assert status == 201, reply
+        short_path = f"http://{gateway}:{API_PORT}/api/v2/deployments/{SHORT_APP}/"
+        short_path += urlsafe_key(public_key)
+        time.sleep(4.0)
+        status, kept = _call(netns_hosts, "GET", short_path)
+        assert status == 200, kept
+        assert kept["status"] == "Deployed"
+        assert kept["expires"] > reply["expires"]
+
         through_tunnel = f"http://{gateway}:{API_PORT}{path}"
         status, seen = _call(netns_hosts, "GET", through_tunnel)
         assert status == 200, seen
         assert seen["name"] == deployment.name
         assert _call(netns_hosts, "DELETE", through_tunnel)[0] == 204
+
+        # Once the device stops using its tunnel, the short lease runs out for good.
+        netns_hosts.wireguard_down(device_tunnel)
+        device_tunnel = None
+        assert eventually(
+            lambda: _call(netns_hosts, "GET", f"{api}/api/v2/cloudlet")[1]["deployments"] == {},
+            seconds=10,
+        )
         # The peer lingers a moment (the answer above came through it), then goes.
         assert eventually(
             lambda: (
