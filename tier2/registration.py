@@ -155,11 +155,12 @@ class Tier1Session:
     async def _register(self) -> Outcome:
         try:
             await self._cluster_ready()
+            static = await self._static_info()
         except SinfoniaError as exc:
             logger.info("not registering with %s yet, the cluster is not ready: %s", self.url, exc)
             return Outcome.NOT_READY
         request = RegistrationRequest(
-            cloudlet=await self._static_info(),
+            cloudlet=static,
             keepalive_interval=self._requested_interval,
             registration_token=self._registration_token,
             deploy_credential=self.deploy_credential,

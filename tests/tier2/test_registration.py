@@ -181,6 +181,7 @@ def test_no_registration_before_the_cluster_is_ready(
         registration=FAST,
         driver="kubernetes",
         kubernetes={"kubeconfig": kubeconfig, "attempts": 1, "connect_timeout": 0.5},
+        trusted_tier1_networks=["192.0.2.0/24"],
     )
     with TestClient(create_app(settings), client=OUTSIDE) as client:
         session = _runtime(client).registrations.sessions[0]
@@ -191,3 +192,11 @@ def test_no_registration_before_the_cluster_is_ready(
         assert ready.status_code == 503
         assert "cluster" in ready.json()["detail"]
         assert standin.registrations == []
+        # Until its deployments are read back, ST-2 takes no deploy: it could duplicate one.
+        body = {
+            "app": str(LOCAL_APP),
+            "client_public_key": load_identity(settings.state_dir).public_key,
+        }
+        refused = client.post("/api/v2/deployments", json=body)
+        assert refused.status_code == 503
+        assert refused.json()["retryable"] is True

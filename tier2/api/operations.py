@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from common.device import DeviceContext
-from common.errors import InvalidRequestError
+from common.errors import InvalidRequestError, UnavailableError
 from common.keys import parse_wireguard_key
 from common.recipe import Recipe
 from common.types import AppId
@@ -24,6 +24,12 @@ def key_from_path(app: uuid.UUID, key_text: str) -> DeploymentKey:
     return DeploymentKey(app=AppId(app), client_key=client_key)
 
 
+def _require_started(runtime: Runtime) -> None:
+    """Until the deployments were read back from the cluster, nothing is known for sure."""
+    if not runtime.started:
+        raise UnavailableError("ST-2 is still reading its deployments from the cluster")
+
+
 async def deploy(
     runtime: Runtime,
     caller: Caller,
@@ -33,6 +39,7 @@ async def deploy(
     device: DeviceContext,
 ) -> DeployOutcome:
     authorize_deploy(caller, key, brings_recipe=recipe is not None)
+    _require_started(runtime)
     if recipe is None:
         recipe = runtime.recipes.get(key.app)
     elif recipe.uuid != key.app:
@@ -42,9 +49,11 @@ async def deploy(
 
 def lookup(runtime: Runtime, caller: Caller, key: DeploymentKey) -> DeploymentRecord:
     authorize_access(caller, key)
+    _require_started(runtime)
     return runtime.manager.get(key)
 
 
 async def release(runtime: Runtime, caller: Caller, key: DeploymentKey) -> None:
     authorize_access(caller, key)
+    _require_started(runtime)
     await runtime.manager.release(key)
