@@ -35,10 +35,11 @@ BAD_APP = uuid.UUID("00000000-0000-4000-8000-0000000000a2")
 GREEDY_APP = uuid.UUID("00000000-0000-4000-8000-0000000000a3")
 HELM_APP = uuid.UUID("00000000-0000-4000-8000-0000000000a4")
 SHORT_APP = uuid.UUID("00000000-0000-4000-8000-0000000000a5")
+STUCK_APP = uuid.UUID("00000000-0000-4000-8000-0000000000a6")
 CLUSTER_DNS = "10.96.0.10"
 
 
-def _web_manifests(cpu: str = "100m") -> list[dict[str, Any]]:
+def _web_manifests(cpu: str = "100m", **pod: Any) -> list[dict[str, Any]]:
     labels = {"app": "web"}
     container = {"name": "web", "image": "sinfonia/web:1", "resources": {"requests": {"cpu": cpu}}}
     return [
@@ -49,7 +50,10 @@ def _web_manifests(cpu: str = "100m") -> list[dict[str, Any]]:
             "spec": {
                 "replicas": "${replicas}",
                 "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [container], **pod},
+                },
             },
         },
         {
@@ -91,6 +95,15 @@ RECIPES = [
         kubernetes={"manifests": _web_manifests(cpu="2"), "parameters": {"replicas": 1}},
     ),
     _recipe(HELM_APP, "charted", helm={"chart": "web", "version": "1.0.0"}),
+    _recipe(
+        STUCK_APP,
+        "stuck",
+        kubernetes={
+            # No node has this label: the pod stays Pending, the deployment Initializing.
+            "manifests": _web_manifests(nodeSelector={"sinfonia.dev/no-such-node": "true"}),
+            "parameters": {"replicas": 1},
+        },
+    ),
     _recipe(
         SHORT_APP,
         "short",
@@ -343,3 +356,38 @@ def test_api_server_down_mid_deploy_is_a_503_and_the_namespace_is_swept(
             proxy.restore()
             assert eventually(lambda: _live_namespaces(admin, cloudlet) == [], seconds=15)
             assert admin.deleting(leftover)
+
+
+def test_releasing_while_initializing_stops_the_deploy_and_cleans_up(
+    kube_settings: SettingsFactory, admin: KubeAdmin
+) -> None:
+    settings = kube_settings()
+    cloudlet = load_identity(settings.state_dir).uuid
+    key = _key()
+    with (
+        TestClient(create_app(settings), client=LAN) as client,
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        deploying = pool.submit(_deploy, client, STUCK_APP, key)
+        assert eventually(lambda: bool(_live_namespaces(admin, cloudlet)), seconds=10)
+        [name] = _live_namespaces(admin, cloudlet)
+        assert client.get(_path(STUCK_APP, key)).json()["status"] == "Initializing"
+        assert client.delete(_path(STUCK_APP, key)).status_code == 204
+        response = deploying.result(timeout=30)
+        assert response.status_code == 409, response.text
+        assert "released while it was initializing" in response.json()["detail"]
+        assert admin.deleting(name)
+        assert client.get(_path(STUCK_APP, key)).status_code == 404
+
+
+def test_pods_not_ready_in_time_are_a_504_and_cleaned_up(
+    kube_settings: SettingsFactory, admin: KubeAdmin
+) -> None:
+    settings = kube_settings(kubernetes={"ready_timeout": 2.0})
+    with TestClient(create_app(settings), client=LAN) as client:
+        response = _deploy(client, STUCK_APP, _key())
+        assert response.status_code == 504, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:sinfonia:problem:upstream-timeout"
+        assert "not ready within 2s" in problem["detail"]
+    assert _live_namespaces(admin, load_identity(settings.state_dir).uuid) == []
