@@ -6,9 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from common import __version__
-from common.service.server import LogFormat, configure_logging, serve
-from common.service.settings import LogLevel
+from common.service.cli import (
+    ConfigOption,
+    HostOption,
+    LogFormatOption,
+    LogLevelOption,
+    PortOption,
+    new_cli,
+    run_service,
+)
 from tier2.app import create_app
 from tier2.identity import load_identity
 from tier2.settings import DriverKind, Tier2Settings, TunnelMode
@@ -16,42 +22,19 @@ from tier2.settings import DriverKind, Tier2Settings, TunnelMode
 # Typer reads these signatures at run time, so this module keeps real (not
 # postponed) annotations.
 
-cli = typer.Typer(
+cli = new_cli(
     name="sinfonia-tier2",
-    help="ST-2 cloudlet agent: deploys backends on its cluster and tunnels devices to them.",
-    no_args_is_help=True,
-    add_completion=False,
+    help_text="ST-2 cloudlet agent: deploys backends on its cluster and tunnels devices to them.",
 )
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"sinfonia {__version__}")
-        raise typer.Exit
-
-
-@cli.callback()
-def main_callback(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """Sinfonia: cross-tier orchestration for edge-native applications."""
-
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML settings file (flags and env win).")
-]
 
 
 @cli.command("serve")
 def serve_command(
     config: ConfigOption = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port to bind.")] = None,
-    log_level: Annotated[LogLevel | None, typer.Option(help="Log level.")] = None,
-    log_format: Annotated[LogFormat | None, typer.Option(help="plain or json.")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
     api_url: Annotated[
         str | None, typer.Option(help="Base URL ST-1s and devices use to reach this API.")
     ] = None,
@@ -63,7 +46,8 @@ def serve_command(
         Path | None, typer.Option(help="Kubeconfig for the kubernetes driver.")
     ] = None,
     tier1: Annotated[
-        list[str] | None, typer.Option("--tier1", help="ST-1 URL to register with (repeat).")
+        list[str] | None,
+        typer.Option("--tier1", help="ST-1 URL to register with (repeat; replaces the file's)."),
     ] = None,
     recipes: Annotated[
         Path | None, typer.Option(help="Directory of recipes for JIT and v1 deploys.")
@@ -87,34 +71,33 @@ def serve_command(
     ] = None,
 ) -> None:
     """Run the cloudlet agent until interrupted."""
-    settings = settings_from_flags(
-        config,
-        host=host,
-        port=port,
-        log_level=log_level,
-        log_format=log_format,
-        api_url=api_url,
-        state_dir=state_dir,
-        driver=driver,
-        recipes_dir=recipes,
-        jit=jit,
-        kubeconfig=kubeconfig,
-        prometheus_url=prometheus_url,
-        tunnel_mode=tunnel_mode,
-        zeroconf=zeroconf,
-        zeroconf_interfaces=zeroconf_interface,
-        tier1=tier1,
-    )
-    configure_logging(settings.log_level, settings.log_format)
     # httpx logs every request at INFO (readiness probes of local backends): too chatty.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
-    serve(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    run_service(
+        Tier2Settings,
+        create_app,
+        config=config,
+        **flag_overrides(
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_format=log_format,
+            api_url=api_url,
+            state_dir=state_dir,
+            driver=driver,
+            recipes_dir=recipes,
+            jit=jit,
+            kubeconfig=kubeconfig,
+            prometheus_url=prometheus_url,
+            tunnel_mode=tunnel_mode,
+            zeroconf=zeroconf,
+            zeroconf_interfaces=zeroconf_interface,
+            tier1=tier1,
+        ),
     )
 
 
-def settings_from_flags(
-    config: Path | None,
+def flag_overrides(
     *,
     kubeconfig: Path | None = None,
     prometheus_url: str | None = None,
@@ -123,13 +106,13 @@ def settings_from_flags(
     zeroconf_interfaces: list[str] | None = None,
     tier1: list[str] | None = None,
     **flags: Any,
-) -> Tier2Settings:
-    """Settings from the file, the environment and the flags given (None: not given).
+) -> dict[str, Any]:
+    """Settings overrides from the flags given (None: not given).
 
     Flags inside a section (`--kubeconfig`) merge into that section of the file;
     `--tier1` replaces the file's list of ST-1s.
     """
-    overrides: dict[str, Any] = dict(flags)
+    overrides: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     nested: dict[str, dict[str, Any]] = {
         "kubernetes": {"kubeconfig": kubeconfig},
         "metrics": {"prometheus_url": prometheus_url},
@@ -142,7 +125,12 @@ def settings_from_flags(
             overrides[section] = given
     if tier1:
         overrides["tier1"] = [{"url": url} for url in tier1]
-    return Tier2Settings.load(config, **overrides)
+    return overrides
+
+
+def settings_from_flags(config: Path | None, **flags: Any) -> Tier2Settings:
+    """Settings from the file, the environment and the flags given, as `serve` builds them."""
+    return Tier2Settings.load(config, **flag_overrides(**flags))
 
 
 @cli.command("identity")

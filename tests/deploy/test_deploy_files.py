@@ -51,6 +51,11 @@ def test_compose_runs_each_tier_on_its_default_port(
     assert int(port) == settings.model_fields["port"].default
 
 
+def test_the_device_daemon_binds_only_loopback(compose: dict[str, Any]) -> None:
+    command = compose["services"]["tier3"]["command"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
 def test_compose_builds_from_a_dockerfile_that_exists(compose: dict[str, Any]) -> None:
     for name in ("tier1", "tier2", "tier3"):
         build = compose["services"][name]["build"]

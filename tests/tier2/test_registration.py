@@ -125,7 +125,7 @@ def test_a_refusal_is_not_retried_in_a_tight_loop(
     make_settings: SettingsFactory, standin_tier1: tuple[StandInTier1, str], token: str | None
 ) -> None:
     standin, url = standin_tier1
-    standin.registration_token = "the-right-token"  # noqa: S105 - a test value
+    standin.registration_token = "the-right-token"
     settings = make_settings(
         tier1=[{"url": url, "registration_token": token}],
         registration={**FAST, "backoff_max": 30.0},

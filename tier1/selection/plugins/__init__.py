@@ -1,0 +1,1 @@
+"""The in-tree selection plugins; each module holds one plugin, named by its `NAME`."""

@@ -1,0 +1,1 @@
+"""The CloudletTable: one interface, an in-memory and a Redis backend."""
