@@ -7,6 +7,7 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from common.cloudlet import Gpu, Hardware
@@ -31,6 +32,8 @@ NAMESPACES = "/api/v1/namespaces"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 CLEANUP_TIMEOUT = 10.0
+ABANDON_MARGIN = 60.0
+"""Seconds past the readiness timeout after which an Initializing namespace is abandoned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +111,25 @@ class KubernetesDriver:
         return found
 
     async def sweep(self) -> None:
-        """Remove what failed or interrupted creations left behind, once the cluster answers."""
+        """Remove what failed or interrupted creations left behind, once the cluster answers.
+
+        That is every namespace whose clean-up failed, and any namespace still
+        Initializing well past the readiness timeout that no creation here owns
+        (a list can be a moment stale, so a young one is never taken for dead).
+        """
+        abandoned_before = datetime.now(UTC) - timedelta(
+            seconds=self._config.ready_timeout + ABANDON_MARGIN
+        )
         for namespace in await self._list_namespaces():
-            name = namespace["metadata"]["name"]
-            status = (namespace["metadata"].get("annotations") or {}).get(objects.ANNOTATION_STATUS)
-            if status == "Initializing" and name not in self._creating:
-                self._leftovers.add(name)
+            metadata = namespace["metadata"]
+            notes = metadata.get("annotations") or {}
+            if notes.get(objects.ANNOTATION_STATUS) != "Initializing":
+                continue
+            if metadata["name"] in self._creating:
+                continue
+            created = _timestamp(notes.get(objects.ANNOTATION_CREATED))
+            if created is None or created < abandoned_before:
+                self._leftovers.add(metadata["name"])
         for name in sorted(self._leftovers):
             await self.delete(name)
             logger.info("removed half-created namespace %s", name)
@@ -273,6 +289,13 @@ class KubernetesDriver:
         except (SinfoniaError, TimeoutError) as exc:
             self._leftovers.add(name)
             logger.warning("could not remove namespace %s yet (%s); the collector will", name, exc)
+
+
+def _timestamp(text: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
 
 
 def _node_ready(node: JSON) -> bool:
