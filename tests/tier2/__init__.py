@@ -1,0 +1,1 @@
+"""Tests of ST-2, the cloudlet agent."""

@@ -1,0 +1,1 @@
+"""Cluster drivers: where and how recipe backends run (Kubernetes, or local processes)."""

@@ -1,0 +1,1 @@
+"""The WireGuard gateway devices tunnel into: peers, addresses, usage."""
