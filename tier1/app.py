@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -14,7 +13,7 @@ from fastapi import FastAPI
 
 from common import __version__
 from common.service.app import build_service_app
-from common.service.loops import run_periodically
+from common.service.loops import LoopGroup
 from tier1.api import cloudlets, deploy, recipes
 from tier1.deployer import Deployer
 from tier1.geoip import GeoIPDatabase
@@ -71,19 +70,14 @@ def create_app(
         async with AsyncExitStack() as stack:
             services = await _start(settings, metrics, stack, registry, table)
             app.state.services = services
-            loop_task = asyncio.create_task(
-                run_periodically(
-                    "expiry",
-                    lambda: _sweep(services),
-                    interval=settings.keepalive.sweep_interval,
-                ),
-                name="tier1-expiry",
+            loops = LoopGroup()
+            loops.start(
+                "tier1-expiry", lambda: _sweep(services), interval=settings.keepalive.sweep_interval
             )
             try:
                 yield
             finally:
-                loop_task.cancel()
-                await asyncio.gather(loop_task, return_exceptions=True)
+                await loops.stop()
                 app.state.services = None
 
     app = build_service_app(
@@ -192,6 +186,7 @@ async def _load_static_cloudlets(settings: Tier1Settings, table: CloudletTable) 
 
 
 async def _sweep(services: Services) -> None:
+    """Delete expired rows; the loop then waits its configured interval."""
     expired = await services.table.expire()
     if expired:
         services.metrics.expired.inc(expired)

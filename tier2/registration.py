@@ -31,8 +31,8 @@ from common.errors import (
     SinfoniaError,
     UnauthorizedError,
 )
+from common.service.retry import Backoff
 from tier2.instruments import Instruments
-from tier2.retry import Backoff
 from tier2.tier1_client import Tier1Client
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,8 @@ from pydantic import AnyHttpUrl
 from common import __version__
 from common.cloudlet import CloudletMetrics, CloudletStatic
 from common.errors import SinfoniaError, UnavailableError
+from common.service.loops import LoopGroup
+from common.service.retry import Backoff
 from tier2.addresses import AddressPool
 from tier2.announce import Announcer
 from tier2.deployments import DeploymentManager
@@ -31,13 +33,11 @@ from tier2.hostmetrics import HostLoad
 from tier2.identity import CloudletIdentity, load_identity
 from tier2.instruments import Instruments
 from tier2.lifecycle import LeasePolicy
-from tier2.loops import LoopGroup
 from tier2.metrics import LoadSampler, LoadSource, to_wire
 from tier2.peers import PeerTable
 from tier2.prometheus import PrometheusLoad
 from tier2.recipes import RecipeBook, load_recipes
 from tier2.registration import Registrations, RoundPolicy, Tier1Session
-from tier2.retry import Backoff
 from tier2.settings import CloudletSettings, DriverKind, Tier2Settings, TunnelMode
 from tier2.tier1_client import Tier1Client
 from tier2.tunnel.config import TunnelInfo, split_dns

@@ -1,42 +1,66 @@
-"""Background loops under a guard: a crash is logged and the loop restarts, throttled."""
+"""Guarded background loops: each step says when to run next; a crash is logged and throttled."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
+
+from common.service.retry import Backoff
 
 logger = logging.getLogger(__name__)
 
-MAX_RESTART_DELAY = 30.0
+Step = Callable[[], Awaitable[float | None]]
+"""One round of a loop; returns the seconds until the next round (None: the default interval)."""
+
+CRASH_BACKOFF = Backoff(initial=1.0, maximum=60.0)
 
 
 async def run_periodically(
     name: str,
-    step: Callable[[], Awaitable[object]],
+    step: Step,
     *,
     interval: float,
-    max_restart_delay: float = MAX_RESTART_DELAY,
+    initial_delay: float = 0.0,
+    crash_backoff: Backoff = CRASH_BACKOFF,
+    rng: random.Random | None = None,
 ) -> None:
-    """Call `step` every `interval` seconds until cancelled.
-
-    A step that raises is logged; the next attempt waits twice as long as the
-    one before (up to `max_restart_delay`), and a success resets the wait.
-    Cancellation always propagates.
-    """
-    failures = 0
+    """Run `step` until cancelled; a step that raises is logged and retried after a backoff."""
+    chooser = rng or random.Random()  # noqa: S311 - jitter, not secrets
+    crashes = 0
+    delay = initial_delay
     while True:
-        try:
-            await step()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            delay = min(interval * 2**failures, max_restart_delay)
-            logger.exception(
-                "background loop %s failed (%d in a row); retrying in %.1fs", name, failures, delay
-            )
+        if delay > 0:
             await asyncio.sleep(delay)
+        try:
+            wanted = await step()
+        except Exception:
+            crashes += 1
+            delay = crash_backoff.delay(crashes, chooser)
+            logger.exception(
+                "loop %s crashed (%d in a row); next try in %.1fs", name, crashes, delay
+            )
             continue
-        failures = 0
-        await asyncio.sleep(interval)
+        crashes = 0
+        delay = interval if wanted is None else max(0.0, wanted)
+
+
+class LoopGroup:
+    """Background loops owned by the service's lifespan: started together, cancelled together."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, name: str, step: Step, *, interval: float, initial_delay: float = 0.0) -> None:
+        coroutine = run_periodically(name, step, interval=interval, initial_delay=initial_delay)
+        self._tasks.append(asyncio.create_task(coroutine, name=f"sinfonia:{name}"))
+
+    async def stop(self) -> None:
+        """Cancel every loop and wait until each has finished."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        # return_exceptions: the loops' own CancelledError is collected, not raised; a
+        # cancellation of stop() itself still propagates.
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from common.errors import UnavailableError
+from common.service.retry import Backoff, retry_async
 from tier2.registration import Outcome, Round, RoundPolicy, next_round
-from tier2.retry import Backoff, retry_async
 
 POLICY = RoundPolicy(backoff=Backoff(initial=1.0, maximum=60.0), ready_poll_interval=2.0)
 

@@ -25,9 +25,9 @@ from common.cloudlet import Hardware
 from common.deployment import DeploymentStatus
 from common.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from common.recipe import LocalSpec, Recipe
+from common.service.retry import Backoff
 from common.types import IPAddress
 from tier2.records import CreateRequest, DeploymentRecord, Placement, ServiceEndpoint
-from tier2.retry import Backoff
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import urllib3
 from kubernetes.client import ApiClient
 
 from common.errors import UnavailableError
-from tier2.retry import Backoff, retry_async
+from common.service.retry import Backoff, retry_async
 
 logger = logging.getLogger(__name__)
 

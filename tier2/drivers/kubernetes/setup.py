@@ -7,11 +7,11 @@ import ipaddress
 import kubernetes.client
 import kubernetes.config
 
+from common.service.retry import Backoff
 from common.types import CloudletId
 from tier2.drivers.kubernetes.calls import CallPolicy, KubeApi
 from tier2.drivers.kubernetes.driver import KubernetesDriver, KubernetesDriverConfig
 from tier2.drivers.kubernetes.objects import QuotaDefaults
-from tier2.retry import Backoff
 from tier2.settings import KubernetesSettings, TunnelSettings
 
 POOL_SIZE = 16
