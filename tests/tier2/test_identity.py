@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.requirements import skip_or_fail
 from tier2.identity import KEY_FILE, UUID_FILE, load_identity
 
 
@@ -36,7 +37,7 @@ def test_loose_permissions_are_tightened(tmp_path: Path) -> None:
 def test_public_key_matches_wg_pubkey(tmp_path: Path) -> None:
     wg = shutil.which("wg")
     if wg is None:
-        pytest.skip("wg is not installed")
+        skip_or_fail("wg (Debian package wireguard-tools) is not installed")
     identity = load_identity(tmp_path)
     derived = subprocess.run(
         [wg, "pubkey"],
