@@ -131,12 +131,15 @@ class RedisTable:
             due = await self._redis.zrangebyscore(
                 self._key("deadlines"), "-inf", now_ms, start=0, num=_SWEEP_BATCH
             )
+            uuids = [_text(member) for member in due]
+            pipe = self._redis.pipeline(transaction=False)
+            for uuid in uuids:
+                pipe.exists(self._key("row", uuid))
+            alive = await pipe.execute()
             swept = 0
-            for member in due:
-                uuid = _text(member)
-                if await self._redis.exists(self._key("row", uuid)):
-                    continue  # refreshed by another replica after we read the deadlines
-                swept += await self._forget(uuid)
+            for uuid, exists in zip(uuids, alive, strict=True):
+                if not exists:  # else a keepalive moved its deadline after we read it
+                    swept += await self._forget(uuid)
             return swept
 
     # -- reads ----------------------------------------------------------------
