@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test check lint typecheck imports system kubernetes venv clean
+.PHONY: demo test check lint typecheck imports docs system kubernetes venv clean
 
 # As root the demo installs what it uses (wireguard-go, Prometheus); without root it runs on
 # loopback with config-only tunnels. It needs no Kubernetes: its cloudlets use the local driver.
@@ -24,6 +24,10 @@ test: venv system kubernetes check
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 check: lint typecheck imports
+
+# The README's configuration reference, generated from the settings models.
+docs: venv
+	$(BIN)/python deploy/dev/config_reference.py
 
 lint: venv
 	$(BIN)/ruff check .

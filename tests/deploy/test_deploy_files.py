@@ -11,22 +11,20 @@ them (server-side dry run). Prometheus' config passes promtool.
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 import subprocess
-import tomllib
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 from pydantic import BaseModel
 
 from common.service.settings import ServiceSettings
+from tests.deploy.clis import INTERPOLATION, parse_command
 from tests.harness.kubernetes_cluster import KubernetesCluster
 from tests.harness.requirements import skip_or_fail
 from tests.tier2.kube_admin import KubeAdmin
@@ -47,45 +45,12 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
 }
 OUR_IMAGE = re.compile(r"^sinfonia:[\w.-]+$")
 PINNED_IMAGE = re.compile(r"^[\w./-]+:v?\d[\w.-]*$")
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "PRIVATE", "CREDENTIAL")
 HEALTH_PATHS = ("/healthz", "/readyz")
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
     return [document for document in yaml.safe_load_all(path.read_text()) if document]
-
-
-def _scripts() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    scripts: dict[str, str] = project["scripts"]
-    return scripts
-
-
-def _interpolate(value: str) -> str:
-    """What compose would substitute, with a stand-in where the operator must give a value."""
-
-    def one(match: re.Match[str]) -> str:
-        kind, default = match.group(2), match.group(3)
-        if kind == "-":
-            return default or ""
-        return "http://operator-supplied.invalid"
-
-    return INTERPOLATION.sub(one, value)
-
-
-def parse_command(argv: list[str]) -> tuple[str, dict[str, Any]]:
-    """Parse a command line with the real CLI of the console script it names; its options."""
-    script, *args = [_interpolate(str(arg)) for arg in argv]
-    scripts = _scripts()
-    assert script in scripts, f"{script} is not a console script of this project"
-    module = importlib.import_module(scripts[script].partition(":")[0])
-    group = typer.main.get_command(module.cli)
-    assert isinstance(group, typer.core.TyperGroup)
-    subcommand, *options = args
-    assert subcommand in group.commands, f"{script} has no command {subcommand!r}"
-    context = group.commands[subcommand].make_context(subcommand, options)
-    return script, dict(context.params)
 
 
 def _setting_exists(model: type[BaseModel], path: list[str]) -> bool:
