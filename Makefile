@@ -49,7 +49,10 @@ $(STAMP): pyproject.toml
 system:
 	bash deploy/dev/install-system-packages.sh
 
+# The control plane for every Kubernetes test, and a kubelet and kube-proxy for the e2e tier
+# with real pods (tests/e2e/test_real_pods.py).
 kubernetes: system
+	SINFONIA_K8S_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy" \
 	bash deploy/dev/build-kubernetes.sh
 
 clean:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.e2e.realnode import TAINT_KEY
 from tests.e2e.world import HELLOWORLD, World, recipe, running_world
 from tests.harness.kubernetes_cluster import KubernetesCluster
 from tests.harness.netns import NetnsHosts
@@ -19,7 +22,21 @@ GPU_APP = uuid.UUID("e2e00000-0000-4000-8000-0000000000c9")
 TUNNEL_APP = uuid.UUID("e2e00000-0000-4000-8000-00000000a001")
 TTL_APP = uuid.UUID("e2e00000-0000-4000-8000-00000000a002")
 JIT_APP = uuid.UUID("e2e00000-0000-4000-8000-00000000a003")
+REAL_APP = uuid.UUID("e2e00000-0000-4000-8000-00000000a004")
 JIT_LEASE_SECONDS = 4.0
+
+
+def _on_the_real_node(document: dict[str, Any]) -> dict[str, Any]:
+    """The recipe with its pods pinned to the real node (`tests/e2e/realnode.py`), which
+    tolerates nothing else."""
+    document = copy.deepcopy(document)
+    for manifest in document["kubernetes"]["manifests"]:
+        if manifest["kind"] == "Deployment":
+            pod = manifest["spec"]["template"]["spec"]
+            pod["nodeSelector"] = {TAINT_KEY: "true"}
+            pod["tolerations"] = [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+    return document
+
 
 TIER1_RECIPES = [
     recipe("helloworld", HELLOWORLD),
@@ -30,7 +47,11 @@ TIER1_RECIPES = [
     recipe("hello-jit", JIT_APP, lease_seconds=JIT_LEASE_SECONDS),
 ]
 #: The JIT cloudlet's own recipes: a device on its network deploys these without ST-1.
-JIT_RECIPES = [recipe("helloworld", HELLOWORLD), TIER1_RECIPES[-1]]
+JIT_RECIPES = [
+    recipe("helloworld", HELLOWORLD),
+    TIER1_RECIPES[-1],
+    _on_the_real_node(recipe("hello-real", REAL_APP)),
+]
 
 
 @pytest.fixture(scope="package")

@@ -3,9 +3,11 @@
 Built on the harness's device and cloudlet namespaces, plus a `cloud`
 namespace made here for ST-1 with a veth link to each of them:
 
-    device ──link1── cloudlet "near" (ST-2, Prometheus)      cloud (ST-1) ── Redis (bridge)
-       └─────link2── cloudlet "far"  (ST-2, Prometheus, JIT, Zeroconf)
-    cloud ──── device, near, far (one link each; ST-1 reaches each ST-2 on its device-side address)
+    device ──── near   ST-2, its Prometheus                  (harness link 1)
+       │  ───── far    ST-2, its Prometheus, JIT + Zeroconf  (harness link 2)
+       │          │
+     cloud ───────┘    ST-1 (Redis through a bridge), one link each to device, near and far;
+                       it reaches each ST-2 on the address the device uses
 
 What is real: ST-1 with its Redis table, both ST-2s as processes against the
 real kube-apiserver (under the least-privilege ServiceAccount of
@@ -83,10 +85,10 @@ FAR_LOCATION = (39.7392, -104.9903)
 NEAR_BUSY = 0.8
 FAR_BUSY = 0.1
 FAR_GPU = 0.3
-#: Clients the cloudlets' ACLs name (documentation ranges, never routed anywhere).
+#: Client networks the cloudlets' ACLs name (documentation ranges, never routed anywhere):
+#: near rejects both; far accepts only the first (besides the device's and loopback).
 REJECTED_BY_NEAR = ipaddress.IPv4Network("198.51.100.0/24")
 REJECTED_BY_BOTH = ipaddress.IPv4Network("192.0.2.0/24")
-ACCEPTED_ONLY_BY_NEAR = ipaddress.IPv4Network("203.0.113.0/24")
 KEEPALIVE_INTERVAL = 1.0
 TTL_MULTIPLIER = 5.0
 #: How long a condition the system reaches by itself may take; generous for a busy 2-core CI.
@@ -180,19 +182,8 @@ class World:
         return f"http://{CLOUD_LINKS[0].network_address + 2}:{TIER1_PORT}"
 
     @property
-    def device_address(self) -> str:
-        """The device's address as ST-1 sees it."""
-        return str(CLOUD_LINKS[0].network_address + 1)
-
-    @property
     def cloudlets(self) -> tuple[Cloudlet, Cloudlet]:
         return (self.near, self.far)
-
-    def by_uuid(self, cloudlet: object) -> Cloudlet:
-        for candidate in self.cloudlets:
-            if candidate.uuid == str(cloudlet):
-                return candidate
-        raise KeyError(cloudlet)
 
     # --- calls ------------------------------------------------------------------------------
 
@@ -265,7 +256,8 @@ class World:
     def serve_behind(self, cloudlet: Cloudlet, host: str, port: int, body: str) -> Iterator[None]:
         """Answer HTTP on `host:port` inside the cloudlet: the stand-in for kube-proxy + pod."""
         address = f"{host}/32"
-        self.hosts.run(cloudlet.host, ["ip", "address", "add", address, "dev", "lo"])
+        added = self.hosts.run(cloudlet.host, ["ip", "address", "add", address, "dev", "lo"])
+        assert added.returncode == 0, added.stderr
         try:
             with http_server_in(cloudlet.namespace, host, port, _answer(body)):
                 yield
@@ -291,8 +283,8 @@ class World:
                 last_error = exc
             for service in self.services:
                 if service.popen.poll() is not None:
-                    raise WorldError(f"{service.name} exited while waiting for {what}\n"
-                                     + service.tail())  # fmt: skip
+                    message = f"{service.name} exited while waiting for {what}\n"
+                    raise WorldError(message + service.tail())
             time.sleep(0.1)
         raise WorldError(
             f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error!r})\n"
