@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages Sinfonia's tests talk to: etcd, Prometheus,
-# node-exporter, Redis, WireGuard (userspace), iproute2 and openssl. Packages
-# already present are left alone, so a warm machine spends no time here.
+# node-exporter, Redis, WireGuard (userspace), iproute2 and openssl, and what
+# the e2e tier with real pods runs (containerd, runc, CNI plugins, busybox-static
+# for its images, ipset and iptables for kube-proxy). Packages already present
+# are left alone, so a warm machine spends no time here.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   redis-server
   wireguard-tools wireguard-go
   iproute2 iputils-ping openssl curl procps
+  containerd runc containernetworking-plugins busybox-static ipset iptables
 )
 
 missing=()
@@ -31,7 +34,7 @@ apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get "${apt_options[@]}" install "${missing[@]}" >/dev/null
 # Debian's packages start their daemons where an init system runs; the tests
 # start their own instances on loopback ports, so stop any that came up.
-for service in redis-server prometheus prometheus-node-exporter etcd; do
+for service in redis-server prometheus prometheus-node-exporter etcd containerd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi

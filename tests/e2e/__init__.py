@@ -1,0 +1,1 @@
+"""End-to-end tests: every tier as a real process, together."""
