@@ -37,6 +37,8 @@ def create_app(settings: Tier3Settings) -> FastAPI:
         version=__version__,
         registry=registry,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        rate_limit=settings.rate_limit.build(),
         lifespan=lifespan,
     )
     app.include_router(router)
