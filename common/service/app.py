@@ -14,6 +14,7 @@ from common.service.limits import (
     BodySizeLimitMiddleware,
     HeaderSizeLimitMiddleware,
 )
+from common.service.openapi import install_problem_responses
 from common.service.problems import install_problem_handlers
 from common.service.ratelimit import RateLimit, RateLimitMiddleware
 
@@ -36,6 +37,7 @@ def build_service_app(
     """
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     install_problem_handlers(app)
+    install_problem_responses(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(HeaderSizeLimitMiddleware, max_header_bytes=max_header_bytes)
     if rate_limit is not None:
