@@ -113,42 +113,53 @@ def fuzz(
     for operation, mode, path_parameters, count in passes:
         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
         label = f"{operation.label} [{mode.value}]"
-
-        @hypothesis.settings(
-            max_examples=count or examples,
-            deadline=None,
-            database=None,
-            derandomize=in_ci(),
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=strategy)
-        def run(case: Any, label: str = label) -> None:
-            prepare(case)
-            tally.requests += 1
-            response = case.call(headers=headers)
-            tally.statuses[response.status_code] = tally.statuses.get(response.status_code, 0) + 1
-            try:
-                case.validate_response(
-                    response, headers=headers, excluded_checks=[positive_data_acceptance]
-                )
-            except BaseException as exc:  # schemathesis raises a group of check failures
-                if isinstance(exc, KeyboardInterrupt | SystemExit):
-                    raise
-                title = next(
-                    (line for line in str(exc).splitlines() if line.startswith("- ")), repr(exc)
-                )
-                tally.failures.setdefault(f"{label} {title}", str(exc)[:3000])
-
         try:
-            run()
+            _run_pass(strategy, label, count or examples, tally, prepare, headers)
         except hypothesis.errors.Unsatisfiable:
             # Some operations (no parameters, no body) have no invalid form at all.
-            assert mode is GenerationMode.NEGATIVE, operation.label
+            assert mode is GenerationMode.NEGATIVE, label
     return tally
 
 
+def _run_pass(
+    strategy: Any,
+    label: str,
+    examples: int,
+    tally: Tally,
+    prepare: Callable[[Any], None],
+    headers: dict[str, str] | None,
+) -> None:
+    @hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=in_ci(),
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case: Any) -> None:
+        prepare(case)
+        tally.requests += 1
+        response = case.call(headers=headers)
+        tally.statuses[response.status_code] = tally.statuses.get(response.status_code, 0) + 1
+        try:
+            case.validate_response(
+                response, headers=headers, excluded_checks=[positive_data_acceptance]
+            )
+        except BaseException as exc:  # schemathesis raises a group of check failures
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            title = next(
+                (line for line in str(exc).splitlines() if line.startswith("- ")), repr(exc)
+            )
+            tally.failures.setdefault(f"{label} {title}", str(exc)[:3000])
+
+    run()
+
+
 def assert_survived(tally: Tally) -> None:
+    print(f"schemathesis: {tally.summary()}")  # shown with -s; the figures for the report
     assert not tally.failures, tally.summary()
     assert tally.requests >= min(MIN_REQUESTS, REQUESTS), tally.summary()
     assert not any(status >= 500 for status in tally.statuses), tally.summary()
