@@ -263,6 +263,7 @@ def test_tier3_survives_its_own_openapi_document(tmp_path: Path, stop_lifespans:
             "shutdown_timeout": 5.0,
         }
         app = create_tier3(Tier3Settings(**values))
+        stack.callback(asgi.shutdown_lifespans)  # the daemon releases while its peers still run
         headers = {"host": "localhost"}
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=headers)
 
