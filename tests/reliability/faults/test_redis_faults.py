@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,7 @@ def test_tier1_answers_503_while_redis_is_down_and_recovers_by_itself(
         stop_process(redis)
         _, key = wireguard_keypair()
         body = {"app": str(LOCAL_APP), "client_public_key": key}
-        calls = [
+        calls: list[Callable[[], httpx.Response]] = [
             lambda: get(f"{st1}/api/v2/cloudlets"),
             lambda: get(row),
             lambda: _post(f"{st1}/api/v2/deploy", json=body),
