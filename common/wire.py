@@ -15,27 +15,34 @@ class WireModel(BaseModel):
     Unknown fields are ignored, because the tiers are upgraded separately and
     a newer peer may send more than this one knows. Instances are frozen so a
     message cannot change after it was validated. A number field takes a JSON
-    number only: `true` or `"2"` is refused, as the OpenAPI document says,
-    although Python would make 1 and 2 of them.
+    number and a boolean field a JSON boolean, as the OpenAPI document says:
+    `true`, `"2"` or `0.0` are refused although Python would make 1, 2 and
+    False of them.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
+    def _json_types(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for name in _number_fields(cls):
+            numbers, booleans = _typed_fields(cls)
+            for name in numbers:
                 value = data.get(name)
                 if isinstance(value, bool | str):
                     raise ValueError(f"{name} must be a number, not {type(value).__name__}")
+            for name in booleans:
+                value = data.get(name)
+                if value is not None and not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false, not {type(value).__name__}")
         return data
 
 
 @functools.cache
-def _number_fields(cls: type[BaseModel]) -> tuple[str, ...]:
-    """Names (and aliases) of the fields typed int or float, optional or not."""
-    names: list[str] = []
+def _typed_fields(cls: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names (and aliases) of the fields typed int or float, and of those typed bool."""
+    numbers: list[str] = []
+    booleans: list[str] = []
     for name, field in cls.model_fields.items():
         annotation = field.annotation
         members = (
@@ -43,9 +50,10 @@ def _number_fields(cls: type[BaseModel]) -> tuple[str, ...]:
             if get_origin(annotation) in (Union, types.UnionType)
             else (annotation,)
         )
-        bare = [get_args(m)[0] if get_origin(m) is Annotated else m for m in members]
-        if any(member in (int, float) for member in bare):
-            names.append(name)
+        bare = {get_args(m)[0] if get_origin(m) is Annotated else m for m in members}
+        found = numbers if bare & {int, float} else booleans if bool in bare else None
+        if found is not None:
+            found.append(name)
             if field.alias and field.alias != name:
-                names.append(field.alias)
-    return tuple(names)
+                found.append(field.alias)
+    return tuple(numbers), tuple(booleans)

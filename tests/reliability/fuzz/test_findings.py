@@ -108,10 +108,20 @@ def test_the_documented_key_pattern_is_the_parser(key: str, valid: bool) -> None
         (DeployRequest, {"app": str(uuid.uuid4()), "client_public_key": KEY, "results": "2"}),
         (Keepalive, {"metrics": {"cpu_utilization": False}}),
         (RegistrationRequest, {"cloudlet": {}, "keepalive_interval": "10"}),
+        (DeployBackendRequest, {"app": str(uuid.uuid4()), "static_scoping": 0.0}),
+        (DeployBackendRequest, {"app": str(uuid.uuid4()), "discover": "yes"}),
     ],
-    ids=["bool-results", "string-results", "bool-fraction", "string-seconds"],
+    ids=[
+        "bool-results",
+        "string-results",
+        "bool-fraction",
+        "string-seconds",
+        "number-boolean",
+        "string-boolean",
+    ],
 )
-def test_number_fields_take_json_numbers_only(model: type[WireModel], body: dict[str, Any]) -> None:
-    """Found by schemathesis: `"results": true` was accepted as 1 (pydantic's lax mode)."""
-    with pytest.raises(ValidationError, match="must be a number"):
+def test_fields_take_their_own_json_type_only(model: type[WireModel], body: dict[str, Any]) -> None:
+    """Found by schemathesis: `"results": true` was accepted as 1 and `"static_scoping": 0.0`
+    as false (pydantic's lax mode)."""
+    with pytest.raises(ValidationError, match=r"must be (a number|true or false)"):
         model.model_validate(body)
