@@ -318,7 +318,8 @@ async def run(
         "deploy_p99_ms": round(percentile(tally.deploy_ms, 0.99), 2),
         "keepalives_per_s": round(tally.keepalives / took),
         "keepalive_p99_ms": round(percentile(tally.keepalive_ms, 0.99), 2),
-        "lost_rows": before - after + (cloudlets - before),
+        "rows_before": before,
+        "lost_rows": cloudlets - after,
     }
 
 
