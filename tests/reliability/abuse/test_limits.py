@@ -7,12 +7,16 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.reliability.conftest import OUTSIDER, ClientFactory, from_peer
 from tests.reliability.support import assert_problem
+from tests.support.servers import serve_in_thread
 from tests.tier1.registration_bodies import registration
+from tier1.app import create_app as create_tier1
+from tier1.settings import Tier1Settings
 
 ROWS = "/api/v2/cloudlets"
 TIGHT = {"requests_per_second": 0.5, "burst": 5, "exempt_networks": []}
@@ -171,3 +175,13 @@ def test_tier2_and_tier3_limits_when_configured(
     statuses = [daemon.get("/api/v2/backends").status_code for _ in range(8)]
     assert statuses[:5] == [200] * 5
     assert 429 in statuses[5:]
+
+
+def test_a_real_server_passes_a_megabyte_of_headers_to_the_app_which_refuses_them() -> None:
+    """uvicorn (httptools) sets no header limit of its own: the 431 comes from the service."""
+    app = create_tier1(Tier1Settings())
+    with serve_in_thread(app) as url:
+        response = httpx.get(
+            f"{url}{ROWS}", headers={"x-padding": "a" * 1_000_000}, timeout=10, trust_env=False
+        )
+    assert_problem(response, 431, "headers-too-large")
