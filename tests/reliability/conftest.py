@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.reliability.faults.services import services
 from tests.tier1.conftest import write_recipes as write_tier1_recipes
 from tests.tier2.conftest import local_recipe
 from tests.tier2.conftest import write_recipes as write_tier2_recipes
@@ -21,6 +22,8 @@ from tier2.settings import Tier2Settings
 from tier3.daemon.app import create_app as create_tier3
 from tier3.schema import TunnelMode
 from tier3.settings import Tier3Settings
+
+__all__ = ["services"]  # the real services as processes (tests.reliability.faults.services)
 
 OUTSIDER = ("192.0.2.66", 40000)
 """A peer on no network any service trusts (TEST-NET-1: never routed, never contacted)."""
