@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from common.geo import GeoLocation
 from common.types import (
@@ -39,6 +39,13 @@ Set by ST-1 at admission from its policy, never taken from the cloudlet.
 
 def _everyone() -> list[IPNetwork]:
     return [IPV4_ANY, IPV6_ANY]
+
+
+def _refuse_trust_level(data: Any) -> Any:
+    """A cloudlet that names its own trust level is refused, not quietly ignored."""
+    if isinstance(data, dict) and "trust_level" in data:
+        raise ValueError("trust_level is set by ST-1 at admission, never by the cloudlet")
+    return data
 
 
 class Gpu(WireModel):
@@ -95,6 +102,11 @@ class CloudletStatic(WireModel):
             raise ValueError("the endpoint URL must not carry credentials")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_self_trusted(cls, data: Any) -> Any:
+        return _refuse_trust_level(data)
+
 
 class CloudletMetrics(WireModel):
     """A cloudlet's dynamic attributes, sent with every keepalive.
@@ -132,6 +144,11 @@ class RegistrationRequest(WireModel):
     )
     metrics: CloudletMetrics = CloudletMetrics()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_self_trusted(cls, data: Any) -> Any:
+        return _refuse_trust_level(data)
+
 
 class RegistrationResponse(WireModel):
     """ST-1 admitted the cloudlet: how often to send keepalives, and the credential for them."""
@@ -149,6 +166,11 @@ class Keepalive(WireModel):
     """A periodic update: the cloudlet is alive, and this is its load."""
 
     metrics: CloudletMetrics
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_self_trusted(cls, data: Any) -> Any:
+        return _refuse_trust_level(data)
 
 
 class KeepaliveResponse(WireModel):

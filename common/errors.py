@@ -11,6 +11,8 @@
     │   └── DeploymentNotFoundError       404 deployment-not-found
     ├── ConflictError                     409 conflict
     ├── PayloadTooLargeError              413 payload-too-large
+    ├── TooManyRequestsError              429 too-many-requests      (retryable, Retry-After)
+    ├── RequestHeadersTooLargeError       431 headers-too-large
     ├── UnavailableError                  503 unavailable            (retryable)
     │   └── NoEligibleCloudletError       503 no-eligible-cloudlet   (retryable, carries reasons)
     └── UpstreamError                     502 upstream               (retryable)
@@ -128,6 +130,25 @@ class PayloadTooLargeError(SinfoniaError):
     title = "Request body too large"
 
 
+class TooManyRequestsError(SinfoniaError):
+    """A client sent more than its share; `retry_after` says when it may try again."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+    retryable = True
+
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class RequestHeadersTooLargeError(SinfoniaError):
+    status = 431
+    slug = "headers-too-large"
+    title = "Request header fields too large"
+
+
 class UnavailableError(SinfoniaError):
     status = 503
     slug = "unavailable"
@@ -199,6 +220,8 @@ _BY_STATUS: dict[int, type[SinfoniaError]] = {
     409: ConflictError,
     413: PayloadTooLargeError,
     422: RequestValidationFailedError,
+    429: TooManyRequestsError,
+    431: RequestHeadersTooLargeError,
     502: UpstreamError,
     503: UnavailableError,
     504: UpstreamTimeoutError,

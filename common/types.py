@@ -7,7 +7,7 @@ import re
 from typing import Annotated, NewType
 from uuid import UUID
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from common.keys import parse_wireguard_key
 
@@ -28,7 +28,15 @@ def _parse_key(value: object) -> str:
     return parse_wireguard_key(value)
 
 
-WireGuardKey = Annotated[str, BeforeValidator(_parse_key)]
+WIREGUARD_KEY_PATTERN = r"^[A-Za-z0-9+/_-]{42}[AEIMQUYcgkosw048]=?$"
+"""The keys `parse_wireguard_key` accepts, for the OpenAPI document: 32 bytes in base64
+(standard or URL-safe, padded or not) whose last character leaves the 2 unused bits zero."""
+
+WireGuardKey = Annotated[
+    str,
+    BeforeValidator(_parse_key),
+    WithJsonSchema({"type": "string", "pattern": WIREGUARD_KEY_PATTERN, "minLength": 43}),
+]
 """A WireGuard public key, stored in canonical padded standard base64."""
 
 

@@ -85,6 +85,8 @@ def create_app(
         version=__version__,
         registry=metrics.registry,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        rate_limit=settings.rate_limit.build(settings.clients.trusted_proxies),
         readiness_checks={"table": lambda: _ping(app)},
         lifespan=lifespan,
     )

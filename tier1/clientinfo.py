@@ -87,16 +87,27 @@ def _parse_peer(peer: str | None) -> IPAddress | None:
     if not peer:
         return None
     try:
-        return ipaddress.ip_address(peer)
+        return _unmapped(ipaddress.ip_address(peer))
     except ValueError:
         return None  # a Unix socket or a test client: no address to go by
 
 
 def _parse_header_address(value: str, header: str) -> IPAddress:
     try:
-        return ipaddress.ip_address(value.strip())
+        return _unmapped(ipaddress.ip_address(value.strip()))
     except ValueError as exc:
         raise InvalidRequestError(f"{header} is not an IP address: {value[:64]!r}") from exc
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    """An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`; it is `a.b.c.d`.
+
+    Without this, IPv4 ACLs (a cloudlet's rejected clients, trusted proxies)
+    would not match it.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _trusted(address: IPAddress, trusted_proxies: Sequence[IPNetwork]) -> bool:

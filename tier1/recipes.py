@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -134,8 +135,9 @@ class UrlRecipes:
     async def _fetch(self, app: AppId) -> Recipe | None:
         url = f"{self._base}/{app}.yaml"
         try:
-            response = await self._client.get(url, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(self._timeout):  # the whole fetch, not each read
+                response = await self._client.get(url, timeout=self._timeout)
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise UpstreamTimeoutError(f"the recipe server did not answer for {app}") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"the recipe server failed: {type(exc).__name__}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -105,10 +106,13 @@ class Tier2Client:
         if site.deploy_credential:
             headers["Authorization"] = f"Bearer {site.deploy_credential}"
         try:
-            response = await self._client.request(
-                method, url, headers=headers, timeout=self._timeout, **kwargs
-            )
-        except httpx.TimeoutException as exc:
+            # httpx's timeout bounds each read; this bounds the whole call, so a peer that
+            # trickles its answer a byte at a time is cut off too.
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.request(
+                    method, url, headers=headers, timeout=self._timeout, **kwargs
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise UpstreamTimeoutError(f"cloudlet {site.name} did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(

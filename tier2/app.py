@@ -38,6 +38,8 @@ def create_app(settings: Tier2Settings) -> FastAPI:
         version=__version__,
         registry=registry,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        rate_limit=settings.rate_limit.build(),
         readiness_checks={"cluster": cluster_ready},
         lifespan=lifespan,
     )

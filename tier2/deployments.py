@@ -179,6 +179,7 @@ class DeploymentManager:
     async def collect(self) -> None:
         """One collector round: renew what is in use, expire what is not, sweep leftovers."""
         now = self._clock()
+        await self._repair_tunnel()
         readings = await self._read_tunnel(now)
         for record in list(self._records.values()):
             action = decide(record, readings.of(record.key.client_key), now, self._policy)
@@ -197,6 +198,16 @@ class DeploymentManager:
             await self.driver.sweep()
         except SinfoniaError as exc:
             logger.warning("sweep failed: %s", exc)
+
+    async def _repair_tunnel(self) -> None:
+        """A vanished tunnel interface is made again, with every deployment's peer."""
+        try:
+            recreated = await self.peers.tunnel.repair()
+            if recreated:
+                await self.peers.sync()
+                logger.warning("tunnel interface recreated; its peers are set again")
+        except SinfoniaError as exc:
+            logger.warning("the tunnel interface is gone and could not be recreated: %s", exc)
 
     async def _read_tunnel(self, now: datetime) -> Readings:
         try:

@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from common.deployment import Results
 from common.device import NetworkType
 from common.geo import GeoLocation
-from common.service.settings import Port, ServiceSettings
+from common.service.settings import Port, RateLimitSettings, ServiceSettings
 from common.types import Seconds
 from tier3.keys import default_cache_dir
 from tier3.schema import Strategy, Tier1Api, TunnelMode
@@ -149,6 +149,14 @@ class Tier3Settings(ServiceSettings):
     discovery: DiscoverySettings = DiscoverySettings()
     tunnel: TunnelSettings = TunnelSettings()
     device: DeviceSettings = DeviceSettings()
+    rate_limit: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(enabled=False, exempt_networks=[]),
+        description=(
+            "Off by default: only this device's own programs reach the daemon (loopback or a "
+            "0600 Unix socket), and each deploy is one request. Turned on, it applies to "
+            "loopback TCP clients too (a Unix socket has no address to count by)."
+        ),
+    )
     shutdown_timeout: Seconds = Field(
         default=10.0, description="Seconds the daemon spends releasing backends when it stops."
     )

@@ -1,4 +1,4 @@
-"""The web plumbing the three Sinfonia services share: problem responses, health, metrics, serving.
+"""The web plumbing the three services share: problems, request limits, health, metrics, serving.
 
 Kept apart from the wire schema so that `common`'s models import no web
 framework; an import-linter contract holds that line.

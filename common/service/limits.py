@@ -1,13 +1,43 @@
-"""An ASGI middleware that refuses request bodies over a size limit with a 413 problem."""
+"""ASGI middlewares that refuse oversized requests: headers with a 431, bodies with a 413."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import PayloadTooLargeError
+from common.errors import PayloadTooLargeError, RequestHeadersTooLargeError
 from common.service.problems import ProblemResponse
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADER_COUNT = 100
+"""More header fields than this is no client of ours (browsers send about 20)."""
+
+
+class HeaderSizeLimitMiddleware:
+    """Refuses requests whose header fields (names and values) or their count are too large.
+
+    The HTTP server has already read the headers; this bounds what the
+    application parses and logs, and says so with a 431 problem.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers", ())
+            size = sum(len(name) + len(value) for name, value in headers)
+            if size > self.max_header_bytes or len(headers) > MAX_HEADER_COUNT:
+                error = RequestHeadersTooLargeError(
+                    f"at most {MAX_HEADER_COUNT} header fields of {self.max_header_bytes} bytes"
+                    f" in all; this request has {len(headers)} of {size} bytes"
+                )
+                await ProblemResponse(error.to_problem(instance=scope["path"]))(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

@@ -127,11 +127,13 @@ def test_allowlist_policy_sets_trust_and_operator(make_client: Callable[..., Tes
     refused = client.post("/api/v2/cloudlets", json=registration(2, key=OTHER_KEY))
     assert refused.status_code == 403
     assert listing(client) == {}
-    # A cloudlet claiming its own trust level is not believed.
+    # A cloudlet claiming its own trust level is refused (422), not believed.
     body = registration(1)
     body["trust_level"] = 100
     body["cloudlet"]["trust_level"] = 100
-    admitted = client.post("/api/v2/cloudlets", json=body)
+    assert client.post("/api/v2/cloudlets", json=body).status_code == 422
+    assert listing(client) == {}
+    admitted = client.post("/api/v2/cloudlets", json=registration(1))
     assert admitted.status_code == 201
     assert admitted.json()["trust_level"] == 80
     row = listing(client)[str(uuid.UUID(int=1))]

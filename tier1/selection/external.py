@@ -11,6 +11,7 @@ ST-1 keeps its own ranking.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 from uuid import UUID
@@ -46,12 +47,13 @@ class ExternalSelector:
         if not result.ranked:
             return result
         try:
-            response = await self._client.post(
-                self._url, json=_payload(request, result.ranked), timeout=self._timeout
-            )
+            async with asyncio.timeout(self._timeout):  # the whole call, not each read
+                response = await self._client.post(
+                    self._url, json=_payload(request, result.ranked), timeout=self._timeout
+                )
             response.raise_for_status()
             order = ExternalOrder.model_validate_json(response.content).order
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             return self._fallback(result, "timeout")
         except (httpx.HTTPError, ValidationError) as exc:
             logger.warning("external selector failed (%s); using the built-in ranking", exc)

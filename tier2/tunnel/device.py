@@ -43,7 +43,7 @@ class ManagedInterface:
         self._kernel = False
 
     async def up(self) -> None:
-        if await self._exists():
+        if await self.exists():
             logger.info("reusing existing WireGuard interface %s", self.name)
         else:
             await self._create()
@@ -75,7 +75,13 @@ class ManagedInterface:
             await run_command(["ip", "link", "delete", "dev", self.name], time_limit=self._timeout)
         self._kernel = False
 
-    async def _exists(self) -> bool:
+    async def recreate(self) -> None:
+        """Bring the interface up again after it vanished (its wireguard-go, if any, is reaped)."""
+        await self.down()
+        await self.up()
+
+    async def exists(self) -> bool:
+        """Whether the interface is there and answers `wg`."""
         result = await run_command(
             ["wg", "show", self.name, "public-key"], time_limit=self._timeout
         )
@@ -101,7 +107,7 @@ class ManagedInterface:
         socket_path = USERSPACE_SOCKET_DIR / f"{self.name}.sock"
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                while not (socket_path.exists() and await self._exists()):
+                while not (socket_path.exists() and await self.exists()):
                     if self._userspace.returncode is not None:
                         raise UnavailableError(
                             f"wireguard-go exited with {self._userspace.returncode}"

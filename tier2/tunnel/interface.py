@@ -32,6 +32,10 @@ class TunnelGateway(Protocol):
         Raises `UnavailableError` when the signal exists but cannot be read now.
         """
 
+    async def repair(self) -> bool:
+        """Bring the interface back if it vanished; True when it did (its peers are gone too,
+        so the caller sets them again). Raises `UnavailableError` when it cannot."""
+
     async def aclose(self) -> None:
         """Take down what `start` brought up."""
 
@@ -56,6 +60,9 @@ class ConfigOnlyGateway:
 
     async def fetch_usage(self) -> Mapping[str, PeerUsage] | None:
         return None
+
+    async def repair(self) -> bool:
+        return False
 
     async def aclose(self) -> None:
         return None

@@ -87,6 +87,14 @@ class WireGuardGateway:
         transfer = await self._wg("show", self._interface, "transfer")
         return parse_usage(handshakes, transfer)
 
+    async def repair(self) -> bool:
+        """Recreate a managed interface that vanished; an external one is not ours to make."""
+        if self._device is None or await self._device.exists():
+            return False
+        logger.warning("WireGuard interface %s is gone; recreating it", self._interface)
+        await self._device.recreate()
+        return True
+
     async def aclose(self) -> None:
         if self._device is not None:
             await self._device.down()

@@ -360,7 +360,9 @@ class BackendManager:
         return candidates
 
     async def _rank(self, candidates: list[Candidate], strategy: Strategy) -> list[Candidate]:
-        if strategy is not Strategy.PROBE or len(candidates) < 2:
+        if len(candidates) < 2:
+            return list(candidates)  # nothing to order (and nothing worth probing)
+        if strategy is not Strategy.PROBE:
             return rank(candidates, strategy, rng=self._rng)
         probes = await probe_candidates(
             candidates,

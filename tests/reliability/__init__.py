@@ -1,0 +1,1 @@
+"""Reliability and security: faults with real components, abuse, fuzzing, properties."""

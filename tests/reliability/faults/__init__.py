@@ -1,0 +1,1 @@
+"""Faults: real components killed, restarted, cut off or slowed; nothing is lost."""

@@ -1,0 +1,1 @@
+"""Fuzzing: schemathesis against each service's own OpenAPI document."""

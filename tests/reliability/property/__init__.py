@@ -1,0 +1,1 @@
+"""Property tests (Hypothesis): the wire schema and the selection rules."""
