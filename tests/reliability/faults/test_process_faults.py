@@ -24,7 +24,7 @@ from tier2.identity import load_identity
 INTERVAL = 1.0
 TTL = 3 * INTERVAL  # ST-1's default ttl_multiplier
 SWEEP = 0.5
-SLACK = 2.5
+SLACK = 4.0
 """Room for a busy 2-core CI machine on top of each bound the design promises."""
 
 
@@ -112,17 +112,15 @@ def test_a_restarted_tier1_is_refilled_within_a_keepalive_interval(
     services.stop(tier1)  # the in-memory table goes with it
     services.tier1(st1_port, env)
     restarted = time.monotonic()
-    # No "the table starts empty" check here: under load a keepalive may already
-    # have re-registered by the time ST-1 answers; the registration counter of
-    # the new process says the rows came back by registering again.
     refilled = eventually(lambda: all(_row(st1, c) for c in cloudlets), seconds=INTERVAL + 10)
     assert refilled is not None, "the table did not refill"
     print(f"restarted ST-1 refilled after {refilled:.2f}s (interval {INTERVAL}s)")
-    # The next keepalive finds no row (404) and registers again at once.
+    # The next keepalive finds no row (404) and registers again at once: every row is new
+    # to the restarted ST-1 (none was taken back), so the table did start empty.
     assert time.monotonic() - restarted <= INTERVAL + SLACK, time.monotonic() - restarted
-    metrics = httpx.get(f"{st1}/metrics", timeout=10, trust_env=False).text
-    new_rows = f'sinfonia_tier1_registrations_total{{outcome="new"}} {float(len(cloudlets))}'
-    assert new_rows in metrics
+    metrics = get(f"{st1}/metrics").text
+    assert f'sinfonia_tier1_registrations_total{{outcome="new"}} {len(ports)}.0' in metrics
+    assert 'outcome="renewed"' not in metrics
     _, key = wireguard_keypair()
     answer = httpx.post(
         f"{st1}/api/v2/deploy",
