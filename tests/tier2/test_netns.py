@@ -24,6 +24,7 @@ from common.keys import urlsafe_key
 from tests.harness.mdns import REPO_ROOT, SERVICE_TYPE, agent_argv
 from tests.harness.netns import NetnsHosts, tunnel_address, wireguard_keypair
 from tests.harness.processes import stop_popen
+from tests.support.wireguard import device_config
 from tests.tier2.conftest import LOCAL_APP, eventually, local_recipe, write_recipes
 
 pytestmark = [pytest.mark.netns, pytest.mark.zeroconf]
@@ -55,24 +56,6 @@ def _browse(hosts: NetnsHosts, timeout: float) -> dict[str, Any]:
     )
     found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return found
-
-
-def _wg_quick(private_key: str, deployment: Deployment) -> str:
-    tunnel = deployment.tunnel
-    return "\n".join(
-        [
-            "[Interface]",
-            f"PrivateKey = {private_key}",
-            f"Address = {', '.join(str(a) for a in tunnel.address)}",
-            "",
-            "[Peer]",
-            f"PublicKey = {tunnel.public_key}",
-            f"AllowedIPs = {', '.join(str(n) for n in tunnel.allowed_ips)}",
-            f"Endpoint = {tunnel.endpoint}",
-            "PersistentKeepalive = 1",
-            "",
-        ]
-    )
 
 
 def test_device_finds_deploys_and_reaches_the_backend_through_wireguard(
@@ -148,7 +131,9 @@ def test_device_finds_deploys_and_reaches_the_backend_through_wireguard(
         assert _call(netns_hosts, "GET", backend)[0] == 0  # no route before the tunnel
 
         device_tunnel = netns_hosts.wireguard_up(
-            netns_hosts.device, _wg_quick(private_key, deployment), name=f"{netns_hosts.prefix}dev"
+            netns_hosts.device,
+            device_config(private_key, deployment),
+            name=f"{netns_hosts.prefix}dev",
         )
         reached = eventually(lambda: _call(netns_hosts, "GET", backend)[0] == 200, seconds=10)
         assert reached, (

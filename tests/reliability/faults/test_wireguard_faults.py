@@ -16,6 +16,7 @@ from common.deployment import Deployment
 from tests.harness.netns import NetnsHosts, tunnel_address, wireguard_keypair
 from tests.harness.processes import stop_popen
 from tests.reliability.support import eventually
+from tests.support.wireguard import device_config
 from tests.tier2.conftest import LOCAL_APP, local_recipe, write_recipes
 
 pytestmark = pytest.mark.netns
@@ -24,24 +25,6 @@ CLIENT = Path(__file__).parents[2] / "tier2" / "netns_client.py"
 SCRIPT = Path(sys.executable).with_name("sinfonia-tier2")
 API_PORT = 5001
 WG_PORT = 51821
-
-
-def _wg_quick(private_key: str, deployment: Deployment) -> str:
-    tunnel = deployment.tunnel
-    return "\n".join(
-        [
-            "[Interface]",
-            f"PrivateKey = {private_key}",
-            f"Address = {', '.join(str(a) for a in tunnel.address)}",
-            "",
-            "[Peer]",
-            f"PublicKey = {tunnel.public_key}",
-            f"AllowedIPs = {', '.join(str(n) for n in tunnel.allowed_ips)}",
-            f"Endpoint = {tunnel.endpoint}",
-            "PersistentKeepalive = 1",
-            "",
-        ]
-    )
 
 
 def test_a_vanished_interface_is_recreated_with_its_peers(
@@ -109,7 +92,7 @@ def test_a_vanished_interface_is_recreated_with_its_peers(
         private_key, _ = keys[0]
         device_tunnel = netns_hosts.wireguard_up(
             netns_hosts.device,
-            _wg_quick(private_key, deployments[0]),
+            device_config(private_key, deployments[0]),
             name=f"{netns_hosts.prefix}rd",
         )
         service = deployments[0].services[0]
